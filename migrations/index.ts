@@ -1,0 +1,4 @@
+import { CreateUsers1763800000000 } from './1763800000000-CreateUsers';
+
+/** Every migration, oldest first; both the service and `npm run migration:run` apply this list. */
+export const MIGRATIONS = [CreateUsers1763800000000];

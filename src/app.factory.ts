@@ -1,0 +1,40 @@
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { AppModule } from './app.module';
+import { createRootLogger, PinoNestLogger } from './common/logger';
+import { applyPlatform } from './common/platform';
+import type { AppConfig } from './config/app-config';
+
+export const SESSION_SECURITY = 'session';
+export const BEARER_SECURITY = 'bearer';
+
+/** Builds the whole application for a configuration: used by `main.ts` and by the e2e tests. */
+export async function createApp(config: AppConfig): Promise<INestApplication> {
+  const logger = createRootLogger(config.logLevel);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    bodyParser: false,
+    logger: new PinoNestLogger(logger),
+    abortOnError: false,
+  });
+  applyPlatform(app, config, logger);
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  setUpOpenApi(app, config);
+  return app;
+}
+
+function setUpOpenApi(app: INestApplication, config: AppConfig): void {
+  const cookieName = config.session.cookieSecure ? '__Host-sid' : 'sid';
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Authentication service')
+      .setDescription('Cookie sessions and JWT access tokens over one user registry. Errors share one shape.')
+      .setVersion('1.0')
+      .addCookieAuth(cookieName, { type: 'apiKey', in: 'cookie', name: cookieName }, SESSION_SECURITY)
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, BEARER_SECURITY)
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', raw: ['json'] });
+}

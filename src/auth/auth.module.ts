@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { PassportModule } from '@nestjs/passport';
+import { AuditModule } from '../audit/audit.module';
+import { UsersModule } from '../users/users.module';
+import { LocalStrategy } from './local.strategy';
+import { LoginService } from './login.service';
+import { RegisterController } from './register.controller';
+
+@Module({
+  imports: [PassportModule, UsersModule, AuditModule],
+  controllers: [RegisterController],
+  providers: [LoginService, LocalStrategy],
+})
+export class AuthModule {}

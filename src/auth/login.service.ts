@@ -1,0 +1,30 @@
+import { Injectable } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import { AppError } from '../common/app-error';
+import type { ClientInfo } from '../common/client-info';
+import { normalizeEmail } from '../users/credentials';
+import { User } from '../users/user.entity';
+import { UsersService } from '../users/users.service';
+
+/**
+ * Checks a login's email and password for both login routes. An unknown email does the same bcrypt work
+ * as a wrong password and gets the same error, so responses do not reveal which accounts exist.
+ */
+@Injectable()
+export class LoginService {
+  constructor(
+    private readonly users: UsersService,
+    private readonly audit: AuditService,
+  ) {}
+
+  async verifyCredentials(rawEmail: string, password: string, client: ClientInfo): Promise<User> {
+    const email = normalizeEmail(rawEmail);
+    const user = await this.users.findByEmail(email);
+    const valid = await this.users.checkPassword(user, password);
+    if (!user || !valid) {
+      await this.audit.record('login.failed', user?.id ?? null, client, { reason: 'invalid_credentials' });
+      throw new AppError('INVALID_CREDENTIALS');
+    }
+    return user;
+  }
+}

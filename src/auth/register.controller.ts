@@ -1,0 +1,24 @@
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Client, ClientInfo } from '../common/client-info';
+import { ApiErrors, BODY_ERRORS } from '../common/openapi';
+import { toPublicUser } from '../users/user.entity';
+import { UsersService } from '../users/users.service';
+import { RegisterDto } from './dto/register.dto';
+import { UserEnvelopeDto } from './dto/user.response';
+
+@ApiTags('auth')
+@Controller('api/auth')
+export class RegisterController {
+  constructor(private readonly users: UsersService) {}
+
+  @Post('register')
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Create an account (role user)' })
+  @ApiCreatedResponse({ type: UserEnvelopeDto })
+  @ApiErrors(...BODY_ERRORS, 'EMAIL_TAKEN', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
+  async register(@Body() body: RegisterDto, @Client() client: ClientInfo): Promise<UserEnvelopeDto> {
+    const user = await this.users.register(body, client);
+    return { user: toPublicUser(user) };
+  }
+}

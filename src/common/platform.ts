@@ -1,0 +1,105 @@
+import type { INestApplication } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import express, { NextFunction, Request, Response } from 'express';
+import helmet from 'helmet';
+import type { Server } from 'node:http';
+import type { AppConfig } from '../config/app-config';
+import { AppError } from './app-error';
+import { ErrorBody, ErrorCode } from './error-codes';
+import { createHttpLogger } from './logger';
+import type { Logger } from 'pino';
+
+const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+function hasBody(req: Request): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** The contract takes JSON only: any other declared body type is refused before parsing. */
+function requireJson(req: Request, _res: Response, next: NextFunction): void {
+  if (METHODS_WITH_BODY.has(req.method) && hasBody(req) && !req.is('application/json')) {
+    next(new AppError('UNSUPPORTED_MEDIA_TYPE'));
+    return;
+  }
+  next();
+}
+
+const BODY_PARSER_CODES: Record<string, ErrorCode> = {
+  'entity.parse.failed': 'MALFORMED_JSON',
+  'entity.too.large': 'PAYLOAD_TOO_LARGE',
+  'encoding.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
+  'charset.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/** express.json, with its failures turned into contract errors before Nest's generic mapping sees them. */
+function jsonBody(limit: number) {
+  const parse = express.json({ limit, strict: true, type: 'application/json' });
+  return (req: Request, res: Response, next: NextFunction): void =>
+    parse(req, res, (error?: unknown) => {
+      const type = (error as { type?: string } | undefined)?.type;
+      next(error ? new AppError((type && BODY_PARSER_CODES[type]) || 'VALIDATION_FAILED') : undefined);
+    });
+}
+
+/** Responses from the API carry credentials or personal data: no cache may keep them. */
+function noStore(_req: Request, res: Response, next: NextFunction): void {
+  res.setHeader('Cache-Control', 'no-store');
+  next();
+}
+
+/** Platform concerns shared by `main.ts` and the e2e tests: logging, headers, CORS, body parsing, timeouts. */
+export function applyPlatform(app: INestApplication, config: AppConfig, logger: Logger): void {
+  const expressApp = app as NestExpressApplication;
+  expressApp.set('trust proxy', config.http.trustProxy);
+  expressApp.disable('x-powered-by');
+  app.use(createHttpLogger(logger));
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          // Swagger UI at /docs runs its own inline bootstrap script.
+          scriptSrc: ["'self'", "'unsafe-inline'"],
+          upgradeInsecureRequests: config.http.publicUrl.startsWith('https:') ? [] : null,
+        },
+      },
+    }),
+  );
+  app.enableCors({
+    origin: config.http.corsOrigins.length > 0 ? config.http.corsOrigins : false,
+    credentials: true,
+    methods: ['GET', 'POST', 'PATCH', 'DELETE'],
+    allowedHeaders: ['Content-Type', 'Authorization', 'X-CSRF-Token', 'X-Request-Id'],
+    exposedHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
+    maxAge: 600,
+  });
+  app.use('/api', noStore);
+  app.use(requireJson);
+  app.use(jsonBody(config.http.bodyLimitBytes));
+}
+
+/** Slow clients are cut off, and header overflows get the contract's error body rather than a bare 431. */
+export function hardenServer(server: Server): void {
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body: Omit<ErrorBody, 'code'> & { code: string } = {
+      statusCode: status,
+      code: tooLarge ? 'HEADERS_TOO_LARGE' : status === 408 ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST',
+      message: tooLarge ? 'Request headers are too large' : 'The request could not be read',
+      requestId: '',
+    };
+    const json = JSON.stringify(body);
+    socket.end(
+      `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+    );
+  });
+}

@@ -1,0 +1,65 @@
+export type JwtAlgorithm = 'ES256' | 'EdDSA' | 'RS256' | 'HS256';
+export type TrustProxy = false | number | string[];
+
+export interface RedisConfig {
+  url?: string;
+  sentinels?: { host: string; port: number }[];
+  sentinelName?: string;
+  clusterNodes?: string[];
+  keyPrefix: string;
+}
+
+/** Everything the service reads from its environment, validated once at start. */
+export interface AppConfig {
+  production: boolean;
+  logLevel: string;
+  http: {
+    host: string;
+    port: number;
+    publicUrl: string;
+    trustProxy: TrustProxy;
+    corsOrigins: string[];
+    bodyLimitBytes: number;
+    metricsEnabled: boolean;
+  };
+  database: {
+    /** Undefined selects the embedded PGlite database under dataDir. */
+    url?: string;
+    dataDir: string;
+  };
+  /** Undefined: whatever would live in Redis lives in the database. */
+  redis?: RedisConfig;
+  session: {
+    /** Undefined in development: generated once and kept in the database. */
+    secret?: string;
+    idleTtlSeconds: number;
+    absoluteTtlSeconds: number;
+    cookieSecure: boolean;
+    sameSite: 'lax' | 'strict';
+  };
+  token: {
+    algorithm: JwtAlgorithm;
+    issuer: string;
+    audience: string;
+    accessTtlSeconds: number;
+    refreshTtlSeconds: number;
+    refreshIdleTtlSeconds: number;
+    reuseGraceSeconds: number;
+    /** PEM private key (ES256, EdDSA, RS256); undefined in development: generated and kept. */
+    privateKey?: string;
+    /** PEM public keys of retired signing keys whose tokens may still be live. */
+    previousPublicKeys: string[];
+    /** HS256 secret; undefined in development: generated and kept. */
+    secret?: string;
+    previousSecrets: string[];
+  };
+  auth: {
+    bcryptCost: number;
+    loginMaxFailures: number;
+    adminEmail?: string;
+    adminPassword?: string;
+  };
+}
+
+/** The DI token under which the validated configuration is provided. */
+export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -1,0 +1,82 @@
+import { ConfigError, loadConfig } from './load-config';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('applies the contract defaults', () => {
+    const config = loadConfig({});
+    expect(config.http).toMatchObject({ host: '127.0.0.1', port: 3000, trustProxy: false, corsOrigins: [] });
+    expect(config.session).toMatchObject({
+      idleTtlSeconds: 86400,
+      absoluteTtlSeconds: 604800,
+      cookieSecure: false,
+      sameSite: 'lax',
+    });
+    expect(config.token).toMatchObject({
+      algorithm: 'ES256',
+      audience: 'api',
+      issuer: 'http://127.0.0.1:3000',
+      accessTtlSeconds: 900,
+      refreshTtlSeconds: 2592000,
+      refreshIdleTtlSeconds: 604800,
+      reuseGraceSeconds: 10,
+    });
+    expect(config.auth).toMatchObject({ bcryptCost: 12, loginMaxFailures: 5 });
+    expect(config.database).toEqual({ url: undefined, dataDir: './.data' });
+    expect(config.redis).toBeUndefined();
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['BCRYPT_COST', '3'],
+    ['BCRYPT_COST', '16'],
+    ['SESSION_IDLE_TTL', '1w'],
+    ['ACCESS_TOKEN_TTL', '-1'],
+    ['JWT_ALGORITHM', 'none'],
+    ['COOKIE_SAMESITE', 'none'],
+    ['COOKIE_SECURE', 'maybe'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['REDIS_URL', 'not a url'],
+    ['CORS_ORIGINS', 'app.example.com'],
+    ['TRUST_PROXY', 'everyone'],
+    ['LOG_LEVEL', 'loud'],
+    ['SESSION_SECRET', 'changeme'],
+  ])('names %s when it is %p', (name, value) => {
+    expect(problemsOf({ [name]: value }).join('\n')).toContain(name);
+  });
+
+  it('refuses production without secrets, naming each', () => {
+    const problems = problemsOf({ NODE_ENV: 'production' }).join('\n');
+    expect(problems).toContain('SESSION_SECRET');
+    expect(problems).toContain('JWT_PRIVATE_KEY');
+  });
+
+  it('turns on secure cookies in production', () => {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      SESSION_SECRET: 'a'.repeat(40),
+      JWT_ALGORITHM: 'HS256',
+      JWT_SECRET: 'b'.repeat(40),
+    });
+    expect(config.session.cookieSecure).toBe(true);
+  });
+
+  it('parses durations, origins and proxy trust', () => {
+    const config = loadConfig({
+      SESSION_IDLE_TTL: '30m',
+      CORS_ORIGINS: 'https://a.example.com, http://localhost:5173',
+      TRUST_PROXY: '10.0.0.0/8,loopback',
+    });
+    expect(config.session.idleTtlSeconds).toBe(1800);
+    expect(config.http.corsOrigins).toEqual(['https://a.example.com', 'http://localhost:5173']);
+    expect(config.http.trustProxy).toEqual(['10.0.0.0/8', 'loopback']);
+  });
+});

@@ -1,0 +1,254 @@
+import { isIP } from 'node:net';
+import { AppConfig, JwtAlgorithm, TrustProxy } from './app-config';
+import { parseDurationSeconds } from './duration';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const PLACEHOLDER = /^(change-?me|changeme|secret|password|placeholder|example|todo|xxx+|test)$/i;
+const ALGORITHMS: JwtAlgorithm[] = ['ES256', 'EdDSA', 'RS256', 'HS256'];
+
+/**
+ * Reads and validates the environment. Every bad value is reported by its variable name, and a
+ * production start refuses missing or placeholder secrets.
+ */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  const fail = (name: string, why: string): undefined => {
+    problems.push(`${name}: ${why}`);
+    return undefined;
+  };
+
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!(value >= min && value <= max)) fail(name, `must be an integer from ${min} to ${max}, got "${raw}"`);
+    return value >= min && value <= max ? value : fallback;
+  };
+  const duration = (name: string, fallback: string): number => {
+    const raw = get(name) ?? fallback;
+    const seconds = parseDurationSeconds(raw);
+    if (seconds === undefined) fail(name, `must be a duration such as 90, 30s, 15m, 24h or 7d, got "${raw}"`);
+    return seconds ?? parseDurationSeconds(fallback)!;
+  };
+  const boolean = (name: string, fallback: boolean): boolean => {
+    const raw = get(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+    if (['false', '0', 'no', 'off'].includes(raw)) return false;
+    fail(name, `must be true or false, got "${raw}"`);
+    return fallback;
+  };
+  const url = (name: string, protocols: string[]): string | undefined => {
+    const raw = get(name);
+    if (raw === undefined) return undefined;
+    try {
+      const parsed = new URL(raw);
+      if (!protocols.includes(parsed.protocol)) return fail(name, `must use ${protocols.join(' or ')}`);
+      return raw;
+    } catch {
+      return fail(name, 'is not a valid URL');
+    }
+  };
+
+  const nodeEnv = get('NODE_ENV') ?? 'development';
+  if (!['development', 'production', 'test'].includes(nodeEnv)) {
+    fail('NODE_ENV', `must be development, production or test, got "${nodeEnv}"`);
+  }
+  const production = nodeEnv === 'production';
+
+  const host = get('HOST') ?? '127.0.0.1';
+  if (host !== 'localhost' && isIP(host) === 0)
+    fail('HOST', `must be an IP address or localhost, got "${host}"`);
+  const port = integer('PORT', 3000, 0, 65535);
+
+  const corsOrigins = (get('CORS_ORIGINS') ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean)
+    .map((origin) => {
+      try {
+        const parsed = new URL(origin);
+        if (!['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin.replace(/\/$/, '')) {
+          throw new Error();
+        }
+        return parsed.origin;
+      } catch {
+        fail('CORS_ORIGINS', `"${origin}" is not an origin such as https://app.example.com`);
+        return origin;
+      }
+    });
+
+  const publicUrl = url('PUBLIC_URL', ['http:', 'https:']) ?? `http://${host}:${port}`;
+
+  const cookieSecure = boolean('COOKIE_SECURE', production);
+  const sameSiteRaw = (get('COOKIE_SAMESITE') ?? 'lax').toLowerCase();
+  if (sameSiteRaw !== 'lax' && sameSiteRaw !== 'strict') fail('COOKIE_SAMESITE', 'must be lax or strict');
+  const sameSite = sameSiteRaw === 'strict' ? 'strict' : 'lax';
+
+  const algorithmRaw = get('JWT_ALGORITHM') ?? 'ES256';
+  const algorithm = ALGORITHMS.find((alg) => alg.toLowerCase() === algorithmRaw.toLowerCase());
+  if (!algorithm) fail('JWT_ALGORITHM', `must be one of ${ALGORITHMS.join(', ')}, got "${algorithmRaw}"`);
+
+  const secret = (name: string, minLength: number): string | undefined => {
+    const value = get(name);
+    if (value === undefined) return undefined;
+    if (PLACEHOLDER.test(value)) return fail(name, 'is a placeholder, not a secret');
+    if (value.length < minLength) return fail(name, `must be at least ${minLength} characters`);
+    return value;
+  };
+  const sessionSecret = secret('SESSION_SECRET', 32);
+  const jwtSecret = secret('JWT_SECRET', 32);
+  const privateKey = get('JWT_PRIVATE_KEY')?.replace(/\\n/g, '\n');
+  if (privateKey !== undefined && !privateKey.includes('PRIVATE KEY')) {
+    fail('JWT_PRIVATE_KEY', 'must be a PEM private key');
+  }
+  const list = (name: string): string[] =>
+    (get(name) ?? '')
+      .split(/,(?=\s*-----BEGIN)|\|\|/)
+      .map((item) => item.replace(/\\n/g, '\n').trim())
+      .filter(Boolean);
+
+  if (production) {
+    if (!sessionSecret && !problems.some((p) => p.startsWith('SESSION_SECRET'))) {
+      fail('SESSION_SECRET', 'is required when NODE_ENV=production');
+    }
+    if (algorithm === 'HS256' && !jwtSecret && !problems.some((p) => p.startsWith('JWT_SECRET'))) {
+      fail('JWT_SECRET', 'is required when NODE_ENV=production and JWT_ALGORITHM=HS256');
+    }
+    if (algorithm && algorithm !== 'HS256' && !privateKey) {
+      fail('JWT_PRIVATE_KEY', 'is required when NODE_ENV=production');
+    }
+  }
+
+  const trustProxy = parseTrustProxy(get('TRUST_PROXY'), (why) => fail('TRUST_PROXY', why));
+
+  const redisUrl = url('REDIS_URL', ['redis:', 'rediss:']);
+  const sentinels = (get('REDIS_SENTINELS') ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
+    .map((item) => {
+      const [sentinelHost, sentinelPort] = item.split(':');
+      const parsedPort = Number(sentinelPort ?? 26379);
+      if (!sentinelHost || !Number.isInteger(parsedPort))
+        fail('REDIS_SENTINELS', `"${item}" is not host:port`);
+      return { host: sentinelHost, port: parsedPort };
+    });
+  const clusterNodes = (get('REDIS_CLUSTER_NODES') ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+  for (const node of clusterNodes) {
+    if (!/^redis(s)?:\/\//.test(node)) fail('REDIS_CLUSTER_NODES', `"${node}" is not a redis:// URL`);
+  }
+  const sentinelName = get('REDIS_SENTINEL_NAME');
+  if (sentinels.length > 0 && !sentinelName) fail('REDIS_SENTINEL_NAME', 'is required with REDIS_SENTINELS');
+  const redisConfigured = Boolean(redisUrl) || sentinels.length > 0 || clusterNodes.length > 0;
+
+  const adminEmail = get('ADMIN_EMAIL');
+  const adminPassword = get('ADMIN_PASSWORD');
+  if (Boolean(adminEmail) !== Boolean(adminPassword)) {
+    fail(adminEmail ? 'ADMIN_PASSWORD' : 'ADMIN_EMAIL', 'ADMIN_EMAIL and ADMIN_PASSWORD go together');
+  }
+
+  const logLevel = get('LOG_LEVEL') ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    fail(
+      'LOG_LEVEL',
+      `must be a pino level (fatal, error, warn, info, debug, trace, silent), got "${logLevel}"`,
+    );
+  }
+
+  const config: AppConfig = {
+    production,
+    logLevel,
+    http: {
+      host,
+      port,
+      publicUrl: publicUrl.replace(/\/$/, ''),
+      trustProxy,
+      corsOrigins,
+      bodyLimitBytes: 16 * 1024,
+      metricsEnabled: boolean('METRICS_ENABLED', true),
+    },
+    database: {
+      url: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+      dataDir: get('DATA_DIR') ?? './.data',
+    },
+    redis: redisConfigured
+      ? {
+          url: redisUrl,
+          sentinels: sentinels.length > 0 ? sentinels : undefined,
+          sentinelName,
+          clusterNodes: clusterNodes.length > 0 ? clusterNodes : undefined,
+          keyPrefix: get('REDIS_KEY_PREFIX') ?? 'auth:',
+        }
+      : undefined,
+    session: {
+      secret: sessionSecret,
+      idleTtlSeconds: duration('SESSION_IDLE_TTL', '24h'),
+      absoluteTtlSeconds: duration('SESSION_ABSOLUTE_TTL', '7d'),
+      cookieSecure,
+      sameSite,
+    },
+    token: {
+      algorithm: algorithm ?? 'ES256',
+      issuer: get('JWT_ISSUER') ?? publicUrl.replace(/\/$/, ''),
+      audience: get('JWT_AUDIENCE') ?? 'api',
+      accessTtlSeconds: duration('ACCESS_TOKEN_TTL', '15m'),
+      refreshTtlSeconds: duration('REFRESH_TOKEN_TTL', '30d'),
+      refreshIdleTtlSeconds: duration('REFRESH_IDLE_TTL', '7d'),
+      reuseGraceSeconds: duration('REFRESH_REUSE_GRACE', '10s'),
+      privateKey,
+      previousPublicKeys: list('JWT_PREVIOUS_PUBLIC_KEYS'),
+      secret: jwtSecret,
+      previousSecrets: list('JWT_PREVIOUS_SECRETS'),
+    },
+    auth: {
+      bcryptCost: integer('BCRYPT_COST', 12, 4, 15),
+      loginMaxFailures: integer('LOGIN_MAX_FAILURES', 5, 1, 1000),
+      adminEmail,
+      adminPassword,
+    },
+  };
+
+  if (config.session.idleTtlSeconds > config.session.absoluteTtlSeconds) {
+    fail('SESSION_IDLE_TTL', 'must not be longer than SESSION_ABSOLUTE_TTL');
+  }
+  if (config.token.refreshIdleTtlSeconds > config.token.refreshTtlSeconds) {
+    fail('REFRESH_IDLE_TTL', 'must not be longer than REFRESH_TOKEN_TTL');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function parseTrustProxy(raw: string | undefined, fail: (why: string) => void): TrustProxy {
+  if (raw === undefined || ['false', 'off', '0', 'no'].includes(raw.toLowerCase())) return false;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const subnets = raw.split(',').map((item) => item.trim());
+  const named = ['loopback', 'linklocal', 'uniquelocal'];
+  for (const subnet of subnets) {
+    const [address, bits] = subnet.split('/');
+    const family = isIP(address ?? '');
+    const validBits = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (!named.includes(subnet) && (family === 0 || !validBits)) {
+      fail(
+        `must be off, a hop count, or a list of addresses/subnets (loopback, 10.0.0.0/8, …), got "${raw}"`,
+      );
+      return false;
+    }
+  }
+  return subnets;
+}

@@ -1,0 +1,52 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule, TypeOrmModuleOptions } from '@nestjs/typeorm';
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { dataSourceOptions, runMigrations } from './data-source';
+import { EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres';
+
+type OptionsWithEmbedded = DataSourceOptions & { embedded?: EmbeddedPostgres };
+
+/**
+ * The single DataSource: PostgreSQL from DATABASE_URL, or the embedded PGlite under DATA_DIR when it is
+ * unset. The schema comes from migrations only, run at start.
+ */
+@Module({
+  imports: [
+    TypeOrmModule.forRootAsync({
+      inject: [APP_CONFIG],
+      useFactory: async (config: AppConfig): Promise<TypeOrmModuleOptions> => {
+        const embedded = config.database.url
+          ? undefined
+          : await startEmbeddedPostgres(config.database.dataDir);
+        const url = config.database.url ?? embedded!.url;
+        return {
+          ...dataSourceOptions(url),
+          autoLoadEntities: true,
+          embedded,
+        } as unknown as TypeOrmModuleOptions;
+      },
+      dataSourceFactory: async (options) => {
+        const { embedded, ...rest } = options as OptionsWithEmbedded;
+        const dataSource = new DataSource(rest);
+        try {
+          await dataSource.initialize();
+          await runMigrations(dataSource);
+        } catch (error) {
+          if (dataSource.isInitialized) await dataSource.destroy();
+          await embedded?.stop();
+          throw error;
+        }
+        if (embedded) {
+          const destroy = dataSource.destroy.bind(dataSource);
+          dataSource.destroy = async () => {
+            await destroy();
+            await embedded.stop();
+          };
+        }
+        return dataSource;
+      },
+    }),
+  ],
+})
+export class DatabaseModule {}

@@ -1,0 +1,54 @@
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+
+export type Role = 'user' | 'admin';
+export const ROLES: Role[] = ['user', 'admin'];
+
+@Entity({ name: 'users' })
+export class User {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  /** Normalised: trimmed, NFKC, lower-cased. */
+  @Column({ type: 'varchar', length: 254, unique: true })
+  email!: string;
+
+  @Column({ name: 'display_name', type: 'varchar', length: 100, nullable: true })
+  displayName!: string | null;
+
+  @Column({ name: 'password_hash', type: 'varchar', length: 100 })
+  passwordHash!: string;
+
+  @Column({ type: 'varchar', length: 16, default: 'user' })
+  role!: Role;
+
+  /** Sessions and access tokens that authenticated before this instant are revoked. */
+  @Column({ name: 'revoked_before', type: 'timestamptz', nullable: true })
+  revokedBefore!: Date | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+}
+
+/** The user as clients see it: never a hash. */
+export interface PublicUser {
+  id: string;
+  email: string;
+  displayName: string | null;
+  role: Role;
+  createdAt: string;
+}
+
+export function toPublicUser(
+  user: Pick<User, 'id' | 'email' | 'displayName' | 'role' | 'createdAt'>,
+): PublicUser {
+  return {
+    id: user.id,
+    email: user.email,
+    displayName: user.displayName,
+    role: user.role,
+    createdAt: user.createdAt.toISOString(),
+  };
+}

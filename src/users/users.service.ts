@@ -1,0 +1,139 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { EntityManager, ILike, QueryFailedError, Repository } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { AppError } from '../common/app-error';
+import type { ClientInfo } from '../common/client-info';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { emailProblem, normalizeEmail, passwordProblem } from './credentials';
+import { PasswordHasher } from './password-hasher';
+import { Role, User } from './user.entity';
+
+export interface Registration {
+  email: string;
+  password: string;
+  displayName?: string;
+}
+
+export interface UserPage {
+  items: User[];
+  total: number;
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+/** The only code that touches the users table. */
+@Injectable()
+export class UsersService implements OnApplicationBootstrap {
+  private readonly logger = new Logger(UsersService.name);
+
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly hasher: PasswordHasher,
+    private readonly audit: AuditService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const { adminEmail, adminPassword } = this.config.auth;
+    if (!adminEmail || !adminPassword) return;
+    const email = normalizeEmail(adminEmail);
+    if (await this.findByEmail(email)) return;
+    try {
+      await this.create({ email, password: adminPassword }, 'admin', undefined);
+      this.logger.log(`created admin ${email} from ADMIN_EMAIL`);
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'EMAIL_TAKEN') return;
+      throw error;
+    }
+  }
+
+  register(input: Registration, client: ClientInfo): Promise<User> {
+    return this.create(input, 'user', client);
+  }
+
+  private async create(input: Registration, role: Role, client: ClientInfo | undefined): Promise<User> {
+    const email = normalizeEmail(input.email);
+    const problem = emailProblem(email);
+    if (problem) throw AppError.validation('email', problem);
+    const weak = passwordProblem(input.password);
+    if (weak) throw AppError.validation('password', weak);
+    const passwordHash = await this.hasher.hash(input.password);
+    try {
+      return await this.users.manager.transaction(async (manager) => {
+        const user = await manager
+          .getRepository(User)
+          .save(
+            manager
+              .getRepository(User)
+              .create({ email, passwordHash, role, displayName: input.displayName?.trim() || null }),
+          );
+        await this.audit.record('user.registered', user.id, client, { role }, manager);
+        return user;
+      });
+    } catch (error) {
+      if (
+        error instanceof QueryFailedError &&
+        (error.driverError as { code?: string }).code === UNIQUE_VIOLATION
+      ) {
+        throw new AppError('EMAIL_TAKEN');
+      }
+      throw error;
+    }
+  }
+
+  findById(id: string): Promise<User | null> {
+    return this.users.findOneBy({ id });
+  }
+
+  findByEmail(rawEmail: string): Promise<User | null> {
+    return this.users.findOneBy({ email: normalizeEmail(rawEmail) });
+  }
+
+  /** Compares a password with the user's hash; with no user, does the same work and fails. */
+  checkPassword(user: User | null, password: string): Promise<boolean> {
+    return user ? this.hasher.verify(password, user.passwordHash) : this.hasher.verifyNothing(password);
+  }
+
+  async list(page: number, limit: number, emailFilter?: string): Promise<UserPage> {
+    const filter = emailFilter ? normalizeEmail(emailFilter).replace(/[\\%_]/g, (c) => `\\${c}`) : undefined;
+    const [items, total] = await this.users.findAndCount({
+      where: filter ? { email: ILike(`%${filter}%`) } : {},
+      order: { createdAt: 'ASC', id: 'ASC' },
+      skip: (page - 1) * limit,
+      take: limit,
+    });
+    return { items, total };
+  }
+
+  /** Sets the new password hash and revokes everything that authenticated before now. */
+  async changePassword(userId: string, newPassword: string, manager: EntityManager): Promise<Date> {
+    const weak = passwordProblem(newPassword);
+    if (weak) throw AppError.validation('newPassword', weak);
+    const passwordHash = await this.hasher.hash(newPassword);
+    const revokedBefore = new Date();
+    await manager.getRepository(User).update({ id: userId }, { passwordHash, revokedBefore });
+    return revokedBefore;
+  }
+
+  async setRole(userId: string, role: Role, manager: EntityManager): Promise<Date> {
+    const revokedBefore = new Date();
+    await manager.getRepository(User).update({ id: userId }, { role, revokedBefore });
+    return revokedBefore;
+  }
+
+  async revokeAll(userId: string, manager: EntityManager = this.users.manager): Promise<Date> {
+    const revokedBefore = new Date();
+    await manager.getRepository(User).update({ id: userId }, { revokedBefore });
+    return revokedBefore;
+  }
+
+  async delete(userId: string, manager: EntityManager): Promise<void> {
+    await manager.getRepository(User).delete({ id: userId });
+  }
+
+  /** Runs work in one database transaction; the users module owns the connection it is opened on. */
+  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return this.users.manager.transaction(work);
+  }
+}

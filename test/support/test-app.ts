@@ -1,0 +1,83 @@
+import type { INestApplication } from '@nestjs/common';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { randomBytes } from 'node:crypto';
+import { createApp } from '../../src/app.factory';
+import { hardenServer } from '../../src/common/platform';
+import { loadConfig } from '../../src/config/load-config';
+
+export type Env = Record<string, string | undefined>;
+
+/**
+ * Storage for one test file: a fresh database on TEST_DATABASE_URL (PostgreSQL mode) or a fresh DATA_DIR
+ * for the embedded PGlite, and, with TEST_REDIS_URL, Redis under a key prefix of its own.
+ */
+export interface TestStorage {
+  env: Env;
+  mode: 'postgres' | 'embedded';
+  redis: boolean;
+  drop(): Promise<void>;
+}
+
+export async function createTestStorage(): Promise<TestStorage> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'auth-test-'));
+  const adminUrl = process.env.TEST_DATABASE_URL;
+  const redisUrl = process.env.TEST_REDIS_URL;
+  const keyPrefix = `t${randomBytes(4).toString('hex')}:`;
+  let databaseUrl: string | undefined;
+  let databaseName: string | undefined;
+  if (adminUrl) {
+    databaseName = `auth_test_${randomBytes(6).toString('hex')}`;
+    const admin = new Client({ connectionString: adminUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${databaseName}`);
+    await admin.end();
+    const url = new URL(adminUrl);
+    url.pathname = `/${databaseName}`;
+    databaseUrl = url.toString();
+  }
+  return {
+    mode: adminUrl ? 'postgres' : 'embedded',
+    redis: Boolean(redisUrl),
+    env: {
+      NODE_ENV: 'test',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      BCRYPT_COST: '4',
+      DATA_DIR: dataDir,
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: keyPrefix,
+    },
+    async drop() {
+      rmSync(dataDir, { recursive: true, force: true });
+      if (adminUrl && databaseName) {
+        const admin = new Client({ connectionString: adminUrl });
+        await admin.connect();
+        await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+        await admin.end();
+      }
+    },
+  };
+}
+
+export interface RunningApp {
+  app: INestApplication;
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Boots the real AppModule on a random loopback port. */
+export async function startApp(env: Env): Promise<RunningApp> {
+  const config = loadConfig({ ...env, HOST: '127.0.0.1', PORT: '0' });
+  const app = await createApp(config);
+  const server = app.getHttpServer() as Server;
+  hardenServer(server);
+  await app.listen(0, '127.0.0.1');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { app, server, url: `http://127.0.0.1:${port}`, close: () => app.close() };
+}
