@@ -1,14 +1,16 @@
 import { Module } from '@nestjs/common';
 import { PassportModule } from '@nestjs/passport';
 import { AuditModule } from '../audit/audit.module';
+import { TokenModule } from '../token/token.module';
 import { UsersModule } from '../users/users.module';
 import { LocalStrategy } from './local.strategy';
 import { LoginService } from './login.service';
 import { RegisterController } from './register.controller';
+import { TokenAuthController } from './token-auth.controller';
 
 @Module({
-  imports: [PassportModule, UsersModule, AuditModule],
-  controllers: [RegisterController],
+  imports: [PassportModule, UsersModule, AuditModule, TokenModule],
+  controllers: [RegisterController, TokenAuthController],
   providers: [LoginService, LocalStrategy],
 })
 export class AuthModule {}

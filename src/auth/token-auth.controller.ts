@@ -1,0 +1,154 @@
+import { Body, Controller, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { AppError } from '../common/app-error';
+import { Client, ClientInfo } from '../common/client-info';
+import { assertTrustedOrigin, CSRF_HEADER } from '../common/csrf';
+import { ApiErrors, BODY_ERRORS } from '../common/openapi';
+import { CurrentUser, Principal } from '../common/principal';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { JwtGuard } from '../token/jwt.guard';
+import { Presentation, RefreshFamilies, TokenGrant } from '../token/refresh-families.service';
+import { toPublicUser, User } from '../users/user.entity';
+import { RefreshTokenDto, TokenLoginDto, TokenResponseDto } from './dto/token.dto';
+import { LocalAuthGuard } from './local-auth.guard';
+
+const COOKIE_PATH = '/api/auth/token';
+
+@ApiTags('auth')
+@Controller('api/auth/token')
+export class TokenAuthController {
+  private readonly cookieName: string;
+
+  constructor(
+    private readonly families: RefreshFamilies,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {
+    this.cookieName = config.session.cookieSecure ? '__Secure-rt' : 'rt';
+  }
+
+  @Post('login')
+  @HttpCode(200)
+  @UseGuards(LocalAuthGuard)
+  @ApiOperation({ summary: 'Log in for an access token and a refresh token' })
+  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiErrors(...BODY_ERRORS, 'INVALID_CREDENTIALS', 'CSRF_FAILED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
+  async login(
+    @Body() body: TokenLoginDto,
+    @Req() request: Request & { user?: User },
+    @Res({ passthrough: true }) response: Response,
+    @Client() client: ClientInfo,
+  ): Promise<TokenResponseDto> {
+    const viaCookie = body.refreshTokenInCookie === true;
+    // A login that sets a cookie is a cookie-borne credential: refuse cross-site callers (login CSRF).
+    if (viaCookie) assertTrustedOrigin(request, this.config);
+    const grant = await this.families.start(request.user!, client, viaCookie);
+    return this.reply(grant, viaCookie, response);
+  }
+
+  @Post('refresh')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Rotate a refresh token (body or `rt` cookie) for new tokens' })
+  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiErrors(
+    ...BODY_ERRORS,
+    'REFRESH_TOKEN_INVALID',
+    'REFRESH_TOKEN_REUSED',
+    'CSRF_FAILED',
+    'RATE_LIMITED',
+    'SERVICE_UNAVAILABLE',
+  )
+  async refresh(
+    @Body() body: RefreshTokenDto,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+    @Client() client: ClientInfo,
+  ): Promise<TokenResponseDto> {
+    const presentation = this.presentation(body, request);
+    if (!presentation) throw new AppError('REFRESH_TOKEN_INVALID');
+    const grant = await this.families.refresh(presentation, client);
+    return this.reply(grant, grant.csrfToken !== undefined, response);
+  }
+
+  @Post('logout')
+  @HttpCode(204)
+  @UseGuards(JwtGuard)
+  @ApiBearerAuth('bearer')
+  @ApiOperation({ summary: 'Revoke the refresh family and the access token' })
+  @ApiNoContentResponse({ description: 'Logged out' })
+  @ApiErrors(
+    ...BODY_ERRORS,
+    'AUTHENTICATION_REQUIRED',
+    'TOKEN_EXPIRED',
+    'TOKEN_INVALID',
+    'TOKEN_REVOKED',
+    'CSRF_FAILED',
+    'SERVICE_UNAVAILABLE',
+  )
+  async logout(
+    @Body() body: RefreshTokenDto,
+    @CurrentUser() principal: Principal,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+    @Client() client: ClientInfo,
+  ): Promise<void> {
+    const presentation = this.presentation(body, request);
+    await this.families.logout(principal.userId, principal.sessionId, presentation, client);
+    if (presentation?.viaCookie) response.clearCookie(this.cookieName, this.cookieOptions());
+  }
+
+  /** The refresh token from the body, else from the cookie, which then needs the CSRF checks. */
+  private presentation(body: RefreshTokenDto, request: Request): Presentation | undefined {
+    if (body.refreshToken !== undefined) return { refreshToken: body.refreshToken, viaCookie: false };
+    const fromCookie = readCookie(request.headers.cookie, this.cookieName);
+    if (fromCookie === undefined) return undefined;
+    assertTrustedOrigin(request, this.config);
+    const csrfHeader = request.headers[CSRF_HEADER];
+    return {
+      refreshToken: fromCookie,
+      viaCookie: true,
+      csrfHeader: typeof csrfHeader === 'string' ? csrfHeader : undefined,
+    };
+  }
+
+  private reply(grant: TokenGrant, viaCookie: boolean, response: Response): TokenResponseDto {
+    const now = Date.now();
+    const refreshExpiresIn = Math.max(0, Math.floor((grant.refreshExpiresAt.getTime() - now) / 1000));
+    response.setHeader('Cache-Control', 'no-store');
+    const common = {
+      tokenType: 'Bearer' as const,
+      accessToken: grant.accessToken,
+      expiresIn: Math.max(0, Math.floor((grant.accessExpiresAt.getTime() - now) / 1000)),
+      refreshExpiresIn,
+      user: toPublicUser(grant.user),
+    };
+    if (!viaCookie) return { ...common, refreshToken: grant.refreshToken };
+    response.cookie(this.cookieName, grant.refreshToken, {
+      ...this.cookieOptions(),
+      maxAge: refreshExpiresIn * 1000,
+    });
+    return { ...common, csrfToken: grant.csrfToken };
+  }
+
+  private cookieOptions() {
+    return {
+      httpOnly: true,
+      secure: this.config.session.cookieSecure,
+      sameSite: 'strict' as const,
+      path: COOKIE_PATH,
+    };
+  }
+}
+
+/** Express has no cookie parser here; the one cookie this controller reads needs only a split. */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const pair of header.split(';')) {
+    const index = pair.indexOf('=');
+    if (index > 0 && pair.slice(0, index).trim() === name) {
+      const value = pair.slice(index + 1).trim();
+      return value === '' ? undefined : value;
+    }
+  }
+  return undefined;
+}

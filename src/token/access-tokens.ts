@@ -1,0 +1,57 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import type { Role } from '../users/user.entity';
+import { signJws } from './jws';
+import { SigningKeys } from './signing-keys';
+
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+
+export interface AccessTokenClaims {
+  iss: string;
+  aud: string;
+  sub: string;
+  role: Role;
+  sid: string;
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+export interface MintedAccessToken {
+  token: string;
+  expiresAt: Date;
+}
+
+/** First whole second at which a token counts as issued after the user's revocation stamp. */
+export function revocationSecond(revokedBefore: Date | null): number {
+  return revokedBefore ? Math.ceil(revokedBefore.getTime() / 1000) : 0;
+}
+
+/** Mints access tokens with the ring's current key. */
+@Injectable()
+export class AccessTokens {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly keys: SigningKeys,
+  ) {}
+
+  mint(user: { id: string; role: Role; revokedBefore: Date | null }, familyId: string): MintedAccessToken {
+    // iat has whole seconds: a token minted in the same second as a revocation must still count as after it.
+    const iat = Math.max(Math.floor(Date.now() / 1000), revocationSecond(user.revokedBefore));
+    const exp = iat + this.config.token.accessTtlSeconds;
+    const claims: AccessTokenClaims = {
+      iss: this.config.token.issuer,
+      aud: this.config.token.audience,
+      sub: user.id,
+      role: user.role,
+      sid: familyId,
+      jti: randomUUID(),
+      iat,
+      exp,
+    };
+    const key = this.keys.signingKey;
+    const token = signJws(key.algorithm, key.signing, { typ: ACCESS_TOKEN_TYPE, kid: key.kid }, claims);
+    return { token, expiresAt: new Date(exp * 1000) };
+  }
+}

@@ -1,0 +1,44 @@
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+/**
+ * One login's chain of refresh tokens; its id is the access tokens' `sid`. Revoking the family revokes
+ * every refresh token and access token it issued.
+ */
+@Entity({ name: 'refresh_families' })
+export class RefreshFamily {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column({ name: 'user_id', type: 'uuid' })
+  userId!: string;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @Column({ name: 'last_used_at', type: 'timestamptz' })
+  lastUsedAt!: Date;
+
+  /** Absolute end of the family (REFRESH_TOKEN_TTL after login). */
+  @Column({ name: 'expires_at', type: 'timestamptz' })
+  expiresAt!: Date;
+
+  /** Sliding end (REFRESH_IDLE_TTL after the last refresh), never past expiresAt. */
+  @Column({ name: 'idle_expires_at', type: 'timestamptz' })
+  idleExpiresAt!: Date;
+
+  @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
+  revokedAt!: Date | null;
+
+  @Column({ name: 'revoke_reason', type: 'varchar', length: 32, nullable: true })
+  revokeReason!: string | null;
+
+  @Column({ name: 'user_agent', type: 'varchar', length: 512, nullable: true })
+  userAgent!: string | null;
+
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  ip!: string | null;
+
+  /** Set when the refresh token travels in the `rt` cookie: the hash of the CSRF token that must escort it. */
+  @Column({ name: 'csrf_token_hash', type: 'varchar', length: 64, nullable: true })
+  csrfTokenHash!: string | null;
+}
