@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { PassportModule } from '@nestjs/passport';
 import { AuditModule } from '../audit/audit.module';
+import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { TokenModule } from '../token/token.module';
 import { UsersModule } from '../users/users.module';
 import { LocalStrategy } from './local.strategy';
@@ -9,7 +10,7 @@ import { RegisterController } from './register.controller';
 import { TokenAuthController } from './token-auth.controller';
 
 @Module({
-  imports: [PassportModule, UsersModule, AuditModule, TokenModule],
+  imports: [PassportModule, UsersModule, AuditModule, TokenModule, RateLimitModule],
   controllers: [RegisterController, TokenAuthController],
   providers: [LoginService, LocalStrategy],
 })

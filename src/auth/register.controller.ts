@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Client, ClientInfo } from '../common/client-info';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
+import { LoginThrottle } from '../rate-limit/login-throttle';
 import { toPublicUser } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { RegisterDto } from './dto/register.dto';
@@ -10,7 +11,10 @@ import { UserEnvelopeDto } from './dto/user.response';
 @ApiTags('auth')
 @Controller('api/auth')
 export class RegisterController {
-  constructor(private readonly users: UsersService) {}
+  constructor(
+    private readonly users: UsersService,
+    private readonly throttle: LoginThrottle,
+  ) {}
 
   @Post('register')
   @HttpCode(201)
@@ -18,6 +22,7 @@ export class RegisterController {
   @ApiCreatedResponse({ type: UserEnvelopeDto })
   @ApiErrors(...BODY_ERRORS, 'EMAIL_TAKEN', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
   async register(@Body() body: RegisterDto, @Client() client: ClientInfo): Promise<UserEnvelopeDto> {
+    await this.throttle.consumeRegistration(client.ip);
     const user = await this.users.register(body, client);
     return { user: toPublicUser(user) };
   }

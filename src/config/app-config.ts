@@ -56,6 +56,15 @@ export interface AppConfig {
   auth: {
     bcryptCost: number;
     loginMaxFailures: number;
+    /** Per-client-IP limits; see docs/security.md for why each number was chosen. */
+    limits: {
+      /** Failed logins from one IP in a day, whatever the accounts. */
+      ipFailuresPerDay: number;
+      /** Distinct accounts one IP may fail to log in to in an hour (password spraying). */
+      ipAccountsPerHour: number;
+      registrationsPerHour: number;
+      refreshesPerMinute: number;
+    };
     adminEmail?: string;
     adminPassword?: string;
   };

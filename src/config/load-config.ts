@@ -219,6 +219,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
     auth: {
       bcryptCost: integer('BCRYPT_COST', 12, 4, 15),
       loginMaxFailures: integer('LOGIN_MAX_FAILURES', 5, 1, 1000),
+      limits: {
+        ipFailuresPerDay: integer('LOGIN_IP_MAX_FAILURES', 100, 1, 1_000_000),
+        ipAccountsPerHour: integer('LOGIN_IP_MAX_ACCOUNTS', 20, 1, 1_000_000),
+        registrationsPerHour: integer('REGISTER_RATE_LIMIT', 10, 1, 1_000_000),
+        refreshesPerMinute: integer('REFRESH_RATE_LIMIT', 60, 1, 1_000_000),
+      },
       adminEmail,
       adminPassword,
     },

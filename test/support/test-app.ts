@@ -50,6 +50,11 @@ export async function createTestStorage(): Promise<TestStorage> {
       DATABASE_URL: databaseUrl,
       REDIS_URL: redisUrl,
       REDIS_KEY_PREFIX: keyPrefix,
+      // Every suite calls from 127.0.0.1; the per-IP limits get their own tests in abuse.e2e-spec.ts.
+      REGISTER_RATE_LIMIT: '100000',
+      REFRESH_RATE_LIMIT: '100000',
+      LOGIN_IP_MAX_FAILURES: '100000',
+      LOGIN_IP_MAX_ACCOUNTS: '100000',
     },
     async drop() {
       rmSync(dataDir, { recursive: true, force: true });
