@@ -8,6 +8,8 @@ import { registerUser, RegisteredUser } from './support/factories';
 import { createTestStorage, Env, RunningApp, startApp, TestStorage } from './support/test-app';
 import { b64, decodePart, forge } from './support/tokens';
 
+jest.setTimeout(60_000);
+
 const ISSUER = 'https://auth.test.example';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const nowSeconds = () => Math.floor(Date.now() / 1000);
