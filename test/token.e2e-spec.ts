@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, KeyObject, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, verify } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/load-config';
@@ -608,10 +608,20 @@ describe('development keys kept in the database', () => {
       expect((jwks.body as { keys: { kid: string }[] }).keys.map((key) => key.kid).sort()).toEqual(
         [kid1, kid2].sort(),
       );
+      // The new key is published at once but signs only after the propagation delay.
       const fresh = await login(third.url, user);
-      expect(decodePart(fresh.accessToken, 0).kid).toBe(kid2);
+      expect(decodePart(fresh.accessToken, 0).kid).toBe(kid1);
+      const rows: { private_material: string }[] = await third.app
+        .get(DataSource)
+        .query('SELECT private_material FROM signing_keys WHERE kid = $1', [kid2]);
+      const signedWithNewKey = forge(
+        'ES256',
+        createPrivateKey(rows[0].private_material),
+        { typ: 'at+jwt', kid: kid2 },
+        decodePart(fresh.accessToken, 1),
+      );
       await logout(third.url, survivor.accessToken).expect(204);
-      await logout(third.url, fresh.accessToken).expect(204);
+      await logout(third.url, signedWithNewKey).expect(204);
     } finally {
       await third.close();
     }
