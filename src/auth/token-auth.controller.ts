@@ -116,12 +116,12 @@ export class TokenAuthController {
 
   private reply(grant: TokenGrant, viaCookie: boolean, response: Response): TokenResponseDto {
     const now = Date.now();
-    const refreshExpiresIn = Math.max(0, Math.floor((grant.refreshExpiresAt.getTime() - now) / 1000));
+    const refreshExpiresIn = Math.max(0, Math.round((grant.refreshExpiresAt.getTime() - now) / 1000));
     response.setHeader('Cache-Control', 'no-store');
     const common = {
       tokenType: 'Bearer' as const,
       accessToken: grant.accessToken,
-      expiresIn: Math.max(0, Math.floor((grant.accessExpiresAt.getTime() - now) / 1000)),
+      expiresIn: Math.max(0, Math.round((grant.accessExpiresAt.getTime() - now) / 1000)),
       refreshExpiresIn,
       user: toPublicUser(grant.user),
     };

@@ -67,13 +67,12 @@ export class BearerAuthenticator {
   }
 
   private async checkRevocation(claims: AccessTokenClaims): Promise<Principal> {
-    const [user, family] = await Promise.all([
-      this.users.findById(claims.sub),
-      this.families.findOne({
-        where: { id: claims.sid },
-        select: { id: true, userId: true, revokedAt: true },
-      }),
-    ]);
+    // One after the other: the embedded database mixes up concurrent statements of one request.
+    const user = await this.users.findById(claims.sub);
+    const family = await this.families.findOne({
+      where: { id: claims.sid },
+      select: { id: true, userId: true, revokedAt: true },
+    });
     if (!user || !family || family.userId !== user.id || family.revokedAt !== null) {
       throw this.error('TOKEN_REVOKED');
     }

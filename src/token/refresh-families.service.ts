@@ -41,9 +41,7 @@ interface SealedGrant {
 
 export type RevokeReason = 'logout' | 'reuse' | 'revoked' | 'logout_all' | 'password_changed';
 
-type Rotation =
-  | { kind: 'granted'; grant: Omit<TokenGrant, 'user' | 'csrfToken'>; userId: string }
-  | { kind: 'reused'; familyId: string; userId: string };
+type Rotation = { kind: 'granted'; grant: Omit<TokenGrant, 'csrfToken'> } | { kind: 'reused' };
 
 /**
  * Refresh families: one per login, holding a chain of opaque refresh tokens of which at most one is live.
@@ -109,20 +107,13 @@ export class RefreshFamilies {
 
   /** Rotates a refresh token; replays the first answer inside the grace window, and kills the family after. */
   async refresh(presentation: Presentation, client: ClientInfo): Promise<TokenGrant> {
+    // Everything, audit included, happens in the one transaction: the family lock orders concurrent calls.
     const rotation = await this.families.manager.transaction((manager) =>
       this.rotate(manager, presentation, client),
     );
-    if (rotation.kind === 'reused') {
-      await this.audit.record('token.reuse_detected', rotation.userId, client, {
-        familyId: rotation.familyId,
-      });
-      throw new AppError('REFRESH_TOKEN_REUSED');
-    }
-    const user = await this.users.findById(rotation.userId);
-    if (!user) throw new AppError('REFRESH_TOKEN_INVALID');
+    if (rotation.kind === 'reused') throw new AppError('REFRESH_TOKEN_REUSED');
     return {
       ...rotation.grant,
-      user,
       csrfToken: presentation.viaCookie ? presentation.csrfHeader : undefined,
     };
   }
@@ -155,10 +146,12 @@ export class RefreshFamilies {
           : undefined;
       if (replay !== undefined) {
         const sealed = JSON.parse(replay) as SealedGrant;
+        const holder = await this.users.findById(family.userId, manager);
+        if (!holder) throw new AppError('REFRESH_TOKEN_INVALID');
         return {
           kind: 'granted',
-          userId: family.userId,
           grant: {
+            user: holder,
             accessToken: sealed.accessToken,
             accessExpiresAt: new Date(sealed.accessExpiresAt),
             refreshToken: sealed.refreshToken,
@@ -168,11 +161,18 @@ export class RefreshFamilies {
         };
       }
       await this.revokeLocked(manager, family, 'reuse', now);
-      return { kind: 'reused', familyId: family.id, userId: family.userId };
+      await this.audit.record(
+        'token.reuse_detected',
+        family.userId,
+        client,
+        { familyId: family.id },
+        manager,
+      );
+      return { kind: 'reused' };
     }
 
     if (now >= family.expiresAt || now >= family.idleExpiresAt) throw new AppError('REFRESH_TOKEN_INVALID');
-    const user = await this.users.findById(family.userId);
+    const user = await this.users.findById(family.userId, manager);
     if (!user) throw new AppError('REFRESH_TOKEN_INVALID');
 
     const idleExpiresAt = earliest(
@@ -210,8 +210,8 @@ export class RefreshFamilies {
     await this.audit.record('token.refreshed', user.id, client, { familyId: family.id }, manager);
     return {
       kind: 'granted',
-      userId: user.id,
       grant: {
+        user,
         accessToken: access.token,
         accessExpiresAt: access.expiresAt,
         refreshToken,
@@ -235,12 +235,10 @@ export class RefreshFamilies {
       const families = manager.getRepository(RefreshFamily);
       const ids = new Set([familyId]);
       if (presentation) {
-        const token = await manager
-          .getRepository(RefreshToken)
-          .findOne({
-            where: { tokenHash: sha256(presentation.refreshToken) },
-            select: { id: true, familyId: true },
-          });
+        const token = await manager.getRepository(RefreshToken).findOne({
+          where: { tokenHash: sha256(presentation.refreshToken) },
+          select: { id: true, familyId: true },
+        });
         const family = token ? await families.findOneBy({ id: token.familyId, userId }) : null;
         if (family && presentation.viaCookie) assertFamilyCsrf(family, presentation.csrfHeader);
         if (family) ids.add(family.id);

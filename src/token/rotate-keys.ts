@@ -35,7 +35,7 @@ if (require.main === module) {
   rotateKeys(config)
     .then((kid) =>
       console.log(
-        `new ${config.token.algorithm} signing key ${kid} is current; running instances pick it up within a minute`,
+        `new ${config.token.algorithm} signing key ${kid} added; instances sign with it two minutes from now`,
       ),
     )
     .catch((error: unknown) => {

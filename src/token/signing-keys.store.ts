@@ -5,6 +5,7 @@ import { generateKeyMaterial, signingKeyFrom } from './key-material';
 export interface StoredKey {
   kid: string;
   material: string;
+  createdAt: Date;
   retiredAt: Date | null;
 }
 
@@ -48,13 +49,19 @@ async function selectKeys(
   algorithm: JwtAlgorithm,
   keepRetiredSeconds: number,
 ): Promise<StoredKey[]> {
-  const rows: { kid: string; private_material: string; retired_at: Date | null }[] = await manager.query(
-    `SELECT kid, private_material, retired_at FROM signing_keys
+  const rows: { kid: string; private_material: string; created_at: Date; retired_at: Date | null }[] =
+    await manager.query(
+      `SELECT kid, private_material, created_at, retired_at FROM signing_keys
       WHERE algorithm = $1 AND (retired_at IS NULL OR retired_at > now() - make_interval(secs => $2))
       ORDER BY created_at DESC`,
-    [algorithm, keepRetiredSeconds],
-  );
-  return rows.map((row) => ({ kid: row.kid, material: row.private_material, retiredAt: row.retired_at }));
+      [algorithm, keepRetiredSeconds],
+    );
+  return rows.map((row) => ({
+    kid: row.kid,
+    material: row.private_material,
+    createdAt: row.created_at,
+    retiredAt: row.retired_at,
+  }));
 }
 
 async function insertKey(manager: EntityManager, algorithm: JwtAlgorithm): Promise<string> {

@@ -8,6 +8,11 @@ import { loadStoredKeys } from './signing-keys.store';
 /** How far a verifier's clock may disagree with the signer's; the contract allows at most 30 s. */
 export const CLOCK_LEEWAY_SECONDS = 5;
 const RELOAD_INTERVAL_MS = 60_000;
+/**
+ * A new development key signs only once every instance has had two reloads to learn it, so no instance
+ * meets a token signed with a key it does not know yet; until then the previous key keeps signing.
+ */
+export const KEY_PROPAGATION_SECONDS = (2 * RELOAD_INTERVAL_MS) / 1000;
 
 /**
  * The key ring for the configured algorithm: one current key that signs and the retired keys whose tokens
@@ -72,9 +77,15 @@ export class SigningKeys implements OnModuleInit, OnApplicationShutdown {
 
   private async loadFromDatabase(): Promise<void> {
     const { algorithm, accessTtlSeconds } = this.config.token;
-    const rows = await loadStoredKeys(this.dataSource, algorithm, accessTtlSeconds + CLOCK_LEEWAY_SECONDS);
+    const rows = await loadStoredKeys(
+      this.dataSource,
+      algorithm,
+      accessTtlSeconds + CLOCK_LEEWAY_SECONDS + KEY_PROPAGATION_SECONDS,
+    );
     const keys = rows.map((row) => ({ row, key: signingKeyFrom(algorithm, row.material) }));
-    const current = keys.find(({ row }) => row.retiredAt === null) ?? keys[0];
+    const settled = Date.now() - KEY_PROPAGATION_SECONDS * 1000;
+    // Rows come newest first. With no settled key, the oldest signs: on a fresh database the only one.
+    const current = keys.find(({ row }) => row.createdAt.getTime() <= settled) ?? keys[keys.length - 1];
     this.install(
       current.key,
       keys.filter((entry) => entry !== current).map(({ key }) => ({ ...key, signing: undefined })),

@@ -82,8 +82,9 @@ export class UsersService implements OnApplicationBootstrap {
     }
   }
 
-  findById(id: string): Promise<User | null> {
-    return this.users.findOneBy({ id });
+  /** Pass the transaction's manager when reading inside one (the embedded database has one connection). */
+  findById(id: string, manager: EntityManager = this.users.manager): Promise<User | null> {
+    return manager.getRepository(User).findOneBy({ id });
   }
 
   findByEmail(rawEmail: string): Promise<User | null> {
