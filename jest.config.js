@@ -18,6 +18,8 @@ const base = {
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Jest reads testTimeout from the root config only; the e2e project's own value alone is ignored.
+  testTimeout: 60000,
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
     { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], testTimeout: 60000 },
