@@ -18,7 +18,7 @@ const base = {
 
 /** @type {import('jest').Config} */
 module.exports = {
-  // Jest reads testTimeout from the root config only; a project-level value is silently ignored.
+  // Jest reads testTimeout from the root config only; the e2e project's own value alone is ignored.
   testTimeout: 60000,
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },

@@ -42,6 +42,28 @@ function jsonBody(limit: number) {
     });
 }
 
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function prototypeKeyIn(value: unknown, path: string): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const here = path ? `${path}.${key}` : key;
+    if (PROTOTYPE_KEYS.has(key)) return here;
+    const nested = prototypeKeyIn(child, here);
+    if (nested) return nested;
+  }
+  return undefined;
+}
+
+/**
+ * JSON.parse keeps `__proto__` as an own key, and the DTO transform drops such keys silently instead of
+ * refusing them as unknown fields; refusing them here keeps them away from any later object merge.
+ */
+function refusePrototypeKeys(req: Request, _res: Response, next: NextFunction): void {
+  const field = prototypeKeyIn(req.body, '');
+  next(field ? AppError.validation(field, `${field} is not allowed`) : undefined);
+}
+
 /** Responses from the API carry credentials or personal data: no cache may keep them. */
 function noStore(_req: Request, res: Response, next: NextFunction): void {
   res.setHeader('Cache-Control', 'no-store');
@@ -76,6 +98,7 @@ export function applyPlatform(app: INestApplication, config: AppConfig, logger: 
   app.use('/api', noStore);
   app.use(requireJson);
   app.use(jsonBody(config.http.bodyLimitBytes));
+  app.use(refusePrototypeKeys);
 }
 
 /** Slow clients are cut off, and header overflows get the contract's error body rather than a bare 431. */

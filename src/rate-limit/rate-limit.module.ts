@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import type { Pool } from 'pg';
+import type { Pool, QueryConfig } from 'pg';
 import { RateLimiterPostgres, RateLimiterRedis } from 'rate-limiter-flexible';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
@@ -36,7 +36,7 @@ export function createLoginThrottle(
     sweeping = true;
     return new RateLimiterPostgres({
       ...options,
-      storeClient: pool(),
+      storeClient: unnamedStatements(pool),
       storeType: 'pool',
       tableName: RATE_LIMIT_TABLE,
       tableCreated: true,
@@ -45,6 +45,18 @@ export function createLoginThrottle(
     });
   };
   return new StoreLoginThrottle(config.auth, 'database', limiter);
+}
+
+/**
+ * The library names its prepared statements. The embedded PGlite serves every pool connection from one
+ * backend, where a name prepared on one connection collides with the same name on the next, so statements
+ * go unnamed (one extra parse per query, nothing next to a bcrypt comparison).
+ */
+function unnamedStatements(pool: () => Pool): Pick<Pool, 'query'> {
+  return {
+    query: ((query: QueryConfig) =>
+      pool().query({ text: query.text, values: query.values })) as Pool['query'],
+  };
 }
 
 /** Imported by the modules whose use cases are limited: auth (login, register) and token (refresh). */

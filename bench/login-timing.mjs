@@ -1,0 +1,124 @@
+// Measures whether a login reveals that an email exists: the median latency of many logins with an unknown
+// email against many with a known email and a wrong password. Not part of `npm test`: timings belong in a
+// report, never in an assertion.
+//
+//   node bench/login-timing.mjs --url http://127.0.0.1:3000 [--path /api/auth/session/login] [--n 300]
+//     against a running service; start it with limits that let the run through, e.g.
+//     LOGIN_MAX_FAILURES=1000 LOGIN_IP_MAX_FAILURES=1000000 LOGIN_IP_MAX_ACCOUNTS=1000000
+//   npm run build && node bench/login-timing.mjs --in-process [--n 300] [--cost 12]
+//     boots the built service in this process (embedded database) and calls LoginService directly, the code
+//     both login routes run, for use before the login routes exist.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    path: { type: 'string', default: '/api/auth/session/login' },
+    n: { type: 'string', default: '300' },
+    cost: { type: 'string', default: '12' },
+    'in-process': { type: 'boolean', default: false },
+  },
+});
+const rounds = Number(args.n);
+const password = 'lantern-orbit-cobalt-42';
+const email = `timing.${randomBytes(4).toString('hex')}@example.com`;
+
+function median(samples) {
+  const sorted = [...samples].sort((x, y) => x - y);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Alternates the two kinds so drift (JIT warm-up, GC, a noisy neighbour) hits both alike. */
+async function measure(attempt) {
+  const unknown = [];
+  const wrong = [];
+  for (let i = 0; i < 10; i += 1) await attempt(email, 'warm-up-guess');
+  for (let i = 0; i < rounds; i += 1) {
+    for (const [target, samples] of i % 2
+      ? [
+          [email, wrong],
+          [null, unknown],
+        ]
+      : [
+          [null, unknown],
+          [email, wrong],
+        ]) {
+      const start = process.hrtime.bigint();
+      await attempt(
+        target ?? `nobody.${i}.${randomBytes(3).toString('hex')}@example.com`,
+        `guess-${i}-wrong`,
+      );
+      samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+  }
+  return { unknown: median(unknown), wrong: median(wrong) };
+}
+
+async function overHttp(url) {
+  const post = (path, body) =>
+    fetch(new URL(path, url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const registered = await post('/api/auth/register', { email, password });
+  if (registered.status !== 201) throw new Error(`register answered ${registered.status}`);
+  return measure(async (target, guess) => {
+    const response = await post(args.path, { email: target, password: guess });
+    await response.arrayBuffer();
+    if (response.status !== 401) throw new Error(`login answered ${response.status}; raise the limits`);
+  });
+}
+
+async function inProcess() {
+  const dist = resolve(import.meta.dirname, '..', 'dist', 'src');
+  const { loadConfig } = await import(join(dist, 'config', 'load-config.js'));
+  const { createApp } = await import(join(dist, 'app.factory.js'));
+  const { LoginService } = await import(join(dist, 'auth', 'login.service.js'));
+  const { UsersService } = await import(join(dist, 'users', 'users.service.js'));
+  const dataDir = mkdtempSync(join(tmpdir(), 'login-timing-'));
+  const app = await createApp(
+    loadConfig({
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      DATA_DIR: dataDir,
+      BCRYPT_COST: args.cost,
+      LOGIN_MAX_FAILURES: '1000',
+      LOGIN_IP_MAX_FAILURES: '1000000',
+      LOGIN_IP_MAX_ACCOUNTS: '1000000',
+    }),
+  );
+  await app.init();
+  try {
+    await app.get(UsersService).register({ email, password }, { ip: '127.0.0.1', userAgent: 'bench' });
+    const login = app.get(LoginService);
+    return await measure((target, guess) =>
+      login.verifyCredentials(target, guess, { ip: '127.0.0.1', userAgent: 'bench' }).then(
+        () => {
+          throw new Error('a wrong password was accepted');
+        },
+        (error) => {
+          if (error?.code !== 'INVALID_CREDENTIALS') throw error;
+        },
+      ),
+    );
+  } finally {
+    await app.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (!args.url && !args['in-process']) {
+  console.error('usage: node bench/login-timing.mjs --url http://127.0.0.1:3000 | --in-process');
+  process.exit(2);
+}
+const result = args.url ? await overHttp(args.url) : await inProcess();
+console.log(`rounds per kind:        ${rounds}`);
+console.log(`unknown email median:   ${result.unknown.toFixed(2)} ms`);
+console.log(`wrong password median:  ${result.wrong.toFixed(2)} ms`);
+console.log(`difference:             ${(result.unknown - result.wrong).toFixed(2)} ms`);
