@@ -192,7 +192,9 @@ describe('cookie sessions', () => {
         expiresAt: session.body.expiresAt,
         idleExpiresAt: expect.stringMatching(/Z$/),
       });
-      expect(Date.parse(response.body.expiresAt)).toBeLessThanOrEqual(Date.parse(response.body.idleExpiresAt));
+      expect(Date.parse(response.body.expiresAt)).toBeLessThanOrEqual(
+        Date.parse(response.body.idleExpiresAt),
+      );
       expect(setCookies(response)).toEqual([]);
     });
 
@@ -213,7 +215,10 @@ describe('cookie sessions', () => {
 
     it.each([
       ['an unsigned id', (cookie: string) => `sid=${sessionIdOf(cookie)}`],
-      ['a forged signature', (cookie: string) => `sid=${encodeURIComponent(`s:${sessionIdOf(cookie)}.AAAA`)}`],
+      [
+        'a forged signature',
+        (cookie: string) => `sid=${encodeURIComponent(`s:${sessionIdOf(cookie)}.AAAA`)}`,
+      ],
       [
         'a tampered id',
         (cookie: string) => {
@@ -433,7 +438,11 @@ describe('cookie sessions with secure cookies', () => {
       .set('Cookie', cookie)
       .expect(200);
     const plainName = `sid=${cookie.slice(cookie.indexOf('=') + 1)}`;
-    expectError(await request(running.url).get('/api/auth/session').set('Cookie', plainName), 401, 'AUTHENTICATION_REQUIRED');
+    expectError(
+      await request(running.url).get('/api/auth/session').set('Cookie', plainName),
+      401,
+      'AUTHENTICATION_REQUIRED',
+    );
   });
 });
 

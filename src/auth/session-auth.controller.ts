@@ -1,10 +1,5 @@
 import { Body, Controller, Get, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
-import {
-  ApiNoContentResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
@@ -64,7 +59,7 @@ export class SessionAuthController {
   ): Promise<SessionInfoResponseDto> {
     const user = await this.users.findById(principal.userId);
     if (!user) throw new AppError('SESSION_INVALID');
-    const session = this.sessions.describe(request.session as Parameters<SessionService['describe']>[0]);
+    const session = this.sessions.describeCurrent(request);
     return {
       user: toPublicUser(user),
       csrfToken: session.csrfToken,

@@ -22,7 +22,9 @@ export class DatabaseSessionStore extends SessionStore {
 
   override get(sid: string, callback: Callback<SessionData | null>): void {
     this.dataSource
-      .query<{ data: SessionData }[]>('SELECT data FROM sessions WHERE sid = $1 AND expires_at > now()', [sid])
+      .query<{ data: SessionData }[]>('SELECT data FROM sessions WHERE sid = $1 AND expires_at > now()', [
+        sid,
+      ])
       .then((rows) => callback(undefined, rows[0]?.data ?? null), callback);
   }
 
@@ -35,13 +37,17 @@ export class DatabaseSessionStore extends SessionStore {
          ON CONFLICT (sid) DO UPDATE SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at`,
         [sid, session.userId ?? null, session.publicId ?? null, JSON.stringify(session), ttl],
       )
-      .then(() => callback?.(), (error: unknown) => callback?.(error));
+      .then(
+        () => callback?.(),
+        (error: unknown) => callback?.(error),
+      );
   }
 
   override destroy(sid: string, callback?: Callback): void {
-    this.dataSource
-      .query('DELETE FROM sessions WHERE sid = $1', [sid])
-      .then(() => callback?.(), (error: unknown) => callback?.(error));
+    this.dataSource.query('DELETE FROM sessions WHERE sid = $1', [sid]).then(
+      () => callback?.(),
+      (error: unknown) => callback?.(error),
+    );
   }
 
   /** Live sessions of one user, for the per-user index. */

@@ -7,7 +7,12 @@ export function sessionCookieName(config: AppConfig): string {
 }
 
 export function sessionCookieOptions(config: AppConfig): CookieOptions {
-  return { httpOnly: true, path: '/', sameSite: config.session.sameSite, secure: config.session.cookieSecure };
+  return {
+    httpOnly: true,
+    path: '/',
+    sameSite: config.session.sameSite,
+    secure: config.session.cookieSecure,
+  };
 }
 
 /** Whether the client sent a session cookie at all, valid or not: tells "log in" from "session invalid". */

@@ -1,9 +1,4 @@
-import {
-  isSessionExpired,
-  sessionExpiry,
-  shouldRecordActivity,
-  storeTtlSeconds,
-} from './session-lifetime';
+import { isSessionExpired, sessionExpiry, shouldRecordActivity, storeTtlSeconds } from './session-lifetime';
 
 const limits = { idleTtlSeconds: 3600, absoluteTtlSeconds: 86_400 };
 const t0 = 1_700_000_000_000;

@@ -8,10 +8,10 @@ const SECRET_NAME = 'session.cookie';
  * kept in the database, so restarts and other instances verify the same signatures.
  */
 export async function loadOrCreateSessionSecret(dataSource: DataSource): Promise<string> {
-  await dataSource.query('INSERT INTO app_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
-    SECRET_NAME,
-    randomBytes(48).toString('base64url'),
-  ]);
+  await dataSource.query(
+    'INSERT INTO app_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING',
+    [SECRET_NAME, randomBytes(48).toString('base64url')],
+  );
   const rows: { value: string }[] = await dataSource.query('SELECT value FROM app_secrets WHERE name = $1', [
     SECRET_NAME,
   ]);

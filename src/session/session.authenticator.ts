@@ -55,7 +55,10 @@ export class SessionAuthenticator {
     if (shouldRecordActivity({ createdAt: session.createdAt, lastSeenAt: session.lastSeenAt }, limits, now)) {
       session.lastSeenAt = now;
     }
-    const { expiresAt } = sessionExpiry({ createdAt: session.createdAt, lastSeenAt: session.lastSeenAt }, limits);
+    const { expiresAt } = sessionExpiry(
+      { createdAt: session.createdAt, lastSeenAt: session.lastSeenAt },
+      limits,
+    );
     return {
       userId: user.id,
       role: user.role,

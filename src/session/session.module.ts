@@ -21,7 +21,11 @@ import { TrustedOriginGuard } from './trusted-origin.guard';
 
 const SESSION_MIDDLEWARE = Symbol('SESSION_MIDDLEWARE');
 
-function createSessionStore(config: AppConfig, redis: RedisClient | null, dataSource: DataSource): SessionStore {
+function createSessionStore(
+  config: AppConfig,
+  redis: RedisClient | null,
+  dataSource: DataSource,
+): SessionStore {
   if (!redis) return new DatabaseSessionStore(dataSource, config.session);
   // disableTouch: a request that changes nothing must not write; lastSeenAt writes are throttled instead.
   return new RedisStore({
@@ -29,7 +33,7 @@ function createSessionStore(config: AppConfig, redis: RedisClient | null, dataSo
     prefix: `${config.redis!.keyPrefix}sess:`,
     disableTouch: true,
     ttl: (data) => storeTtlSeconds(data, config.session, Date.now()),
-  }) as SessionStore;
+  });
 }
 
 function createSessionIndex(config: AppConfig, redis: RedisClient | null, store: SessionStore): SessionIndex {

@@ -57,13 +57,13 @@ export class SessionService {
 
   /** Logs a user in on a brand-new session id, whatever id the client arrived with (fixation). */
   async start(request: Request, user: { id: string }, client: ClientInfo): Promise<StartedSession> {
-    const previous = request.session as LiveSession;
+    const previous = request.session;
     const replaced = previous.userId && previous.publicId ? [previous.userId, previous.publicId] : undefined;
     // regenerate destroys the previous id in the store, so a pre-login id can never carry this login.
     await promisify(previous.regenerate.bind(previous))();
     if (replaced) await this.index.remove(replaced[0], replaced[1]);
     const now = Date.now();
-    const session = request.session as LiveSession;
+    const session = request.session;
     Object.assign(session, {
       userId: user.id,
       publicId: randomUUID(),
@@ -80,7 +80,7 @@ export class SessionService {
 
   /** A new id for the same session, for privilege changes such as a password change. */
   async rotateId(request: Request, options: { authAt?: number } = {}): Promise<void> {
-    const previous = request.session as LiveSession;
+    const previous = request.session;
     const kept: Partial<SessionData> = {};
     for (const field of SESSION_FIELDS) (kept as Record<string, unknown>)[field] = previous[field];
     await promisify(request.session.regenerate.bind(request.session))();
@@ -99,7 +99,12 @@ export class SessionService {
     request.res?.clearCookie(sessionCookieName(this.config), sessionCookieOptions(this.config));
   }
 
-  describe(session: SessionData): StartedSession {
+  /** The request's session, which SessionGuard has already checked. */
+  describeCurrent(request: Request): StartedSession {
+    return this.describe(request.session as SessionData);
+  }
+
+  private describe(session: SessionData): StartedSession {
     const expiry: SessionExpiry = sessionExpiry(session, this.limits);
     return {
       publicId: session.publicId,
@@ -151,7 +156,7 @@ export class SessionService {
   }
 
   private async persist(request: Request): Promise<void> {
-    const session = request.session as LiveSession;
+    const session = request.session;
     await promisify(session.save.bind(session))();
     await this.index.add(session.userId!, session.publicId!, request.sessionID);
   }
