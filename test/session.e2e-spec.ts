@@ -1,10 +1,15 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import request, { Response } from 'supertest';
+import { BackendUnavailableError } from '../src/common/app-error';
+import { REDIS, RedisClient } from '../src/redis/redis.module';
 import { SessionService } from '../src/session/session.service';
 import { SessionStore } from '../src/session/session.store';
 import { UsersService } from '../src/users/users.service';
 import { registerUser, RegisteredUser } from './support/factories';
 import { createTestStorage, Env, RunningApp, startApp, TestStorage } from './support/test-app';
+
+// Each describe boots its own app; the default 5 s is too short for that on a loaded machine.
+jest.setTimeout(60_000);
 
 const EVIL_ORIGIN = 'https://evil.example';
 
@@ -371,6 +376,41 @@ describe('cookie sessions', () => {
       for (const one of logins) {
         expectError(await api().get('/api/auth/session').set('Cookie', one.cookie), 401, 'SESSION_INVALID');
       }
+    });
+  });
+
+  describe('the store', () => {
+    it('answers 503 SERVICE_UNAVAILABLE when it cannot be reached, never a 200', async () => {
+      const session = await login(running.url, await registerUser(running.url));
+      const store = running.app.get(SessionStore);
+      const get = jest
+        .spyOn(store, 'get')
+        .mockImplementation((_sid, callback) => callback(new BackendUnavailableError('sessionStore')));
+      try {
+        const response = await api().get('/api/auth/session').set('Cookie', session.cookie);
+        expectError(response, 503, 'SERVICE_UNAVAILABLE');
+      } finally {
+        get.mockRestore();
+      }
+      // A store failure must not log the user out: the session is intact once the store answers again.
+      await api().get('/api/auth/session').set('Cookie', session.cookie).expect(200);
+    });
+
+    it('keeps Redis keys under the prefix with the session lifetime, when Redis is configured', async () => {
+      const redis = running.app.get<RedisClient | null>(REDIS);
+      if (!storage.redis || !redis) {
+        expect(redis).toBeNull();
+        return;
+      }
+      const user = await registerUser(running.url);
+      const session = await login(running.url, user);
+      const prefix = storage.env.REDIS_KEY_PREFIX!;
+      const ttl = await redis.ttl(`${prefix}sess:${sessionIdOf(session.cookie)}`);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(24 * 3600);
+      const index = await redis.hGetAll(`${prefix}user-sessions:{${user.id}}`);
+      expect(Object.values(index)).toEqual([sessionIdOf(session.cookie)]);
+      expect(await redis.ttl(`${prefix}user-sessions:{${user.id}}`)).toBeGreaterThan(0);
     });
   });
 

@@ -55,7 +55,9 @@ async function createSessionMiddleware(
     saveUninitialized: false,
     resave: false,
     rolling: false,
-    unset: 'destroy',
+    // 'destroy' would also delete the session when loading it failed (store error leaves req.session unset),
+    // logging users out on a store blip; sessions are only ever ended explicitly through SessionService.
+    unset: 'keep',
   });
 }
 
