@@ -8,9 +8,6 @@ import { UsersService } from '../src/users/users.service';
 import { registerUser, RegisteredUser } from './support/factories';
 import { createTestStorage, Env, RunningApp, startApp, TestStorage } from './support/test-app';
 
-// Each describe boots its own app; the default 5 s is too short for that on a loaded machine.
-jest.setTimeout(60_000);
-
 const EVIL_ORIGIN = 'https://evil.example';
 
 function setCookies(response: Response): string[] {

@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class CreateSessions1763900000000 implements MigrationInterface {
-  name = 'CreateSessions1763900000000';
+export class CreateSessions1763900000200 implements MigrationInterface {
+  name = 'CreateSessions1763900000200';
 
   async up(queryRunner: QueryRunner): Promise<void> {
     // Cookie sessions when no Redis is configured; deleting a user deletes its sessions with it.
