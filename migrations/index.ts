@@ -1,6 +1,12 @@
 import { CreateUsers1763800000000 } from './1763800000000-CreateUsers';
 import { CreateTokens1763900000000 } from './1763900000000-CreateTokens';
 import { CreateRateLimits1763900000100 } from './1763900000100-CreateRateLimits';
+import { CreateSessions1763900000200 } from './1763900000200-CreateSessions';
 
 /** Every migration, oldest first; both the service and `npm run migration:run` apply this list. */
-export const MIGRATIONS = [CreateUsers1763800000000, CreateTokens1763900000000, CreateRateLimits1763900000100];
+export const MIGRATIONS = [
+  CreateUsers1763800000000,
+  CreateTokens1763900000000,
+  CreateRateLimits1763900000100,
+  CreateSessions1763900000200,
+];

@@ -1,0 +1,86 @@
+import { Body, Controller, Get, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { AuditService } from '../audit/audit.service';
+import { AppError } from '../common/app-error';
+import { Client, ClientInfo } from '../common/client-info';
+import { ApiErrors, BODY_ERRORS } from '../common/openapi';
+import { CurrentUser, Principal } from '../common/principal';
+import { SessionAuth } from '../session/session.guard';
+import { SessionService } from '../session/session.service';
+import { TrustedOriginGuard } from '../session/trusted-origin.guard';
+import { toPublicUser, User } from '../users/user.entity';
+import { UsersService } from '../users/users.service';
+import { VerifiedUser } from './authenticated-user.decorator';
+import { LoginDto, SessionInfoResponseDto, SessionLoginResponseDto } from './dto/session.dto';
+import { LocalAuthGuard } from './local-auth.guard';
+
+const SESSION_ERRORS = ['AUTHENTICATION_REQUIRED', 'SESSION_INVALID', 'SERVICE_UNAVAILABLE'] as const;
+
+/** Cookie sessions for browsers. The session routes take the request only to hand it to express-session. */
+@ApiTags('auth: session')
+@Controller('api/auth/session')
+export class SessionAuthController {
+  constructor(
+    private readonly sessions: SessionService,
+    private readonly users: UsersService,
+    private readonly audit: AuditService,
+  ) {}
+
+  @Post('login')
+  @HttpCode(200)
+  @UseGuards(TrustedOriginGuard, LocalAuthGuard)
+  @ApiOperation({ summary: 'Log in with email and password; sets the session cookie' })
+  @ApiOkResponse({ type: SessionLoginResponseDto })
+  @ApiErrors(...BODY_ERRORS, 'INVALID_CREDENTIALS', 'CSRF_FAILED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
+  async login(
+    @Body() _body: LoginDto,
+    @VerifiedUser() user: User,
+    @Client() client: ClientInfo,
+    @Req() request: Request,
+  ): Promise<SessionLoginResponseDto> {
+    const started = await this.sessions.start(request, user, client);
+    await this.audit.record('login.succeeded', user.id, client, { method: 'session' });
+    return {
+      user: toPublicUser(user),
+      csrfToken: started.csrfToken,
+      expiresAt: started.expiresAt.toISOString(),
+    };
+  }
+
+  @Get()
+  @SessionAuth()
+  @ApiOperation({ summary: 'The current session, its user and its CSRF token' })
+  @ApiOkResponse({ type: SessionInfoResponseDto })
+  @ApiErrors(...SESSION_ERRORS)
+  async current(
+    @CurrentUser() principal: Principal,
+    @Req() request: Request,
+  ): Promise<SessionInfoResponseDto> {
+    const user = await this.users.findById(principal.userId);
+    if (!user) throw new AppError('SESSION_INVALID');
+    const session = this.sessions.describeCurrent(request);
+    return {
+      user: toPublicUser(user),
+      csrfToken: session.csrfToken,
+      createdAt: session.createdAt.toISOString(),
+      expiresAt: session.expiresAt.toISOString(),
+      idleExpiresAt: session.idleExpiresAt.toISOString(),
+    };
+  }
+
+  @Post('logout')
+  @HttpCode(204)
+  @SessionAuth()
+  @ApiOperation({ summary: 'End the session: removed from the store, cookie cleared. Needs X-CSRF-Token' })
+  @ApiNoContentResponse({ description: 'Logged out' })
+  @ApiErrors(...SESSION_ERRORS, 'CSRF_FAILED')
+  async logout(
+    @CurrentUser() principal: Principal,
+    @Client() client: ClientInfo,
+    @Req() request: Request,
+  ): Promise<void> {
+    await this.sessions.end(request);
+    await this.audit.record('logout', principal.userId, client, { method: 'session' });
+  }
+}

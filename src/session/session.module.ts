@@ -1,0 +1,103 @@
+import { Inject, MiddlewareConsumer, Module, NestModule, OnModuleDestroy } from '@nestjs/common';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { RedisStore } from 'connect-redis';
+import type { RequestHandler } from 'express';
+import session from 'express-session';
+import { randomBytes } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { REDIS, RedisClient } from '../redis/redis.module';
+import { UsersModule } from '../users/users.module';
+import { DatabaseSessionStore } from './database-session.store';
+import { sessionCookieName, sessionCookieOptions } from './session-cookie';
+import { DatabaseSessionIndex, RedisSessionIndex, SessionIndex } from './session-index';
+import { storeTtlSeconds } from './session-lifetime';
+import { loadOrCreateSessionSecret } from './session-secret';
+import { SessionAuthenticator } from './session.authenticator';
+import { SessionGuard } from './session.guard';
+import { SessionService } from './session.service';
+import { SessionStore } from './session.store';
+import { TrustedOriginGuard } from './trusted-origin.guard';
+
+const SESSION_MIDDLEWARE = Symbol('SESSION_MIDDLEWARE');
+
+function createSessionStore(
+  config: AppConfig,
+  redis: RedisClient | null,
+  dataSource: DataSource,
+): SessionStore {
+  if (!redis) return new DatabaseSessionStore(dataSource, config.session);
+  // disableTouch: a request that changes nothing must not write; lastSeenAt writes are throttled instead.
+  return new RedisStore({
+    client: redis,
+    prefix: `${config.redis!.keyPrefix}sess:`,
+    disableTouch: true,
+    ttl: (data) => storeTtlSeconds(data, config.session, Date.now()),
+  });
+}
+
+function createSessionIndex(config: AppConfig, redis: RedisClient | null, store: SessionStore): SessionIndex {
+  if (!redis) return new DatabaseSessionIndex(store as DatabaseSessionStore);
+  return new RedisSessionIndex(redis, store, config.redis!.keyPrefix, config.session.absoluteTtlSeconds);
+}
+
+async function createSessionMiddleware(
+  config: AppConfig,
+  store: SessionStore,
+  dataSource: DataSource,
+): Promise<RequestHandler> {
+  return session({
+    name: sessionCookieName(config),
+    secret: config.session.secret ?? (await loadOrCreateSessionSecret(dataSource)),
+    store,
+    genid: () => randomBytes(24).toString('base64url'),
+    cookie: { ...sessionCookieOptions(config), maxAge: config.session.absoluteTtlSeconds * 1000 },
+    saveUninitialized: false,
+    resave: false,
+    rolling: false,
+    // 'destroy' would also delete the session when loading it failed (store error leaves req.session unset),
+    // logging users out on a store blip; sessions are only ever ended explicitly through SessionService.
+    unset: 'keep',
+  });
+}
+
+/** Cookie sessions on every route, in Redis when configured, else in the database; never in memory. */
+@Module({
+  imports: [UsersModule],
+  providers: [
+    {
+      provide: SessionStore,
+      inject: [APP_CONFIG, REDIS, getDataSourceToken()],
+      useFactory: createSessionStore,
+    },
+    {
+      provide: SessionIndex,
+      inject: [APP_CONFIG, REDIS, SessionStore],
+      useFactory: createSessionIndex,
+    },
+    {
+      provide: SESSION_MIDDLEWARE,
+      inject: [APP_CONFIG, SessionStore, getDataSourceToken()],
+      useFactory: createSessionMiddleware,
+    },
+    SessionService,
+    SessionAuthenticator,
+    SessionGuard,
+    TrustedOriginGuard,
+  ],
+  exports: [SessionService, SessionAuthenticator, SessionGuard, TrustedOriginGuard],
+})
+export class SessionModule implements NestModule, OnModuleDestroy {
+  constructor(
+    @Inject(SESSION_MIDDLEWARE) private readonly middleware: RequestHandler,
+    private readonly store: SessionStore,
+  ) {}
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(this.middleware).forRoutes('*path');
+  }
+
+  onModuleDestroy(): void {
+    if (this.store instanceof DatabaseSessionStore) this.store.close();
+  }
+}

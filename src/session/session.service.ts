@@ -1,0 +1,167 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import type { Session, SessionData } from 'express-session';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import type { ClientInfo } from '../common/client-info';
+import { newCsrfToken } from '../common/csrf';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { sessionCookieName, sessionCookieOptions } from './session-cookie';
+import './session-data';
+import { IndexedSession, SessionIndex } from './session-index';
+import { isSessionExpired, SessionExpiry, sessionExpiry, SessionLimits } from './session-lifetime';
+import { SessionStore } from './session.store';
+
+export type LiveSession = Session & Partial<SessionData>;
+
+export interface StartedSession {
+  publicId: string;
+  csrfToken: string;
+  createdAt: Date;
+  expiresAt: Date;
+  idleExpiresAt: Date;
+}
+
+export interface SessionListing {
+  id: string;
+  userAgent: string | null;
+  ip: string | null;
+  createdAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+}
+
+const SESSION_FIELDS = [
+  'userId',
+  'publicId',
+  'authAt',
+  'createdAt',
+  'lastSeenAt',
+  'csrfToken',
+  'userAgent',
+  'ip',
+] as const satisfies (keyof SessionData)[];
+
+/** Starts, rotates, ends, lists and revokes cookie sessions; the one writer of session data. */
+@Injectable()
+export class SessionService {
+  readonly limits: SessionLimits;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly store: SessionStore,
+    private readonly index: SessionIndex,
+  ) {
+    this.limits = config.session;
+  }
+
+  /** Logs a user in on a brand-new session id, whatever id the client arrived with (fixation). */
+  async start(request: Request, user: { id: string }, client: ClientInfo): Promise<StartedSession> {
+    const previous = request.session;
+    const replaced = previous.userId && previous.publicId ? [previous.userId, previous.publicId] : undefined;
+    // regenerate destroys the previous id in the store, so a pre-login id can never carry this login.
+    await promisify(previous.regenerate.bind(previous))();
+    if (replaced) await this.index.remove(replaced[0], replaced[1]);
+    const now = Date.now();
+    const session = request.session;
+    Object.assign(session, {
+      userId: user.id,
+      publicId: randomUUID(),
+      authAt: now,
+      createdAt: now,
+      lastSeenAt: now,
+      csrfToken: newCsrfToken(),
+      userAgent: client.userAgent,
+      ip: client.ip,
+    } satisfies Omit<SessionData, 'cookie'>);
+    await this.persist(request);
+    return this.describe(session as SessionData);
+  }
+
+  /** A new id for the same session, for privilege changes such as a password change. */
+  async rotateId(request: Request, options: { authAt?: number } = {}): Promise<void> {
+    const previous = request.session;
+    const kept: Partial<SessionData> = {};
+    for (const field of SESSION_FIELDS) (kept as Record<string, unknown>)[field] = previous[field];
+    await promisify(request.session.regenerate.bind(request.session))();
+    Object.assign(request.session, kept, options.authAt === undefined ? {} : { authAt: options.authAt });
+    await this.persist(request);
+  }
+
+  /** Logout, or an invalid session: it leaves the store and the index, and the cookie is cleared. */
+  async end(request: Request): Promise<void> {
+    const session = request.session as LiveSession | undefined;
+    if (session) {
+      const { userId, publicId } = session;
+      await promisify(session.destroy.bind(session))();
+      if (userId && publicId) await this.index.remove(userId, publicId);
+    }
+    request.res?.clearCookie(sessionCookieName(this.config), sessionCookieOptions(this.config));
+  }
+
+  /** The request's session, which SessionGuard has already checked. */
+  describeCurrent(request: Request): StartedSession {
+    return this.describe(request.session as SessionData);
+  }
+
+  private describe(session: SessionData): StartedSession {
+    const expiry: SessionExpiry = sessionExpiry(session, this.limits);
+    return {
+      publicId: session.publicId,
+      csrfToken: session.csrfToken,
+      createdAt: new Date(session.createdAt),
+      expiresAt: new Date(expiry.expiresAt),
+      idleExpiresAt: new Date(expiry.idleExpiresAt),
+    };
+  }
+
+  async list(userId: string): Promise<SessionListing[]> {
+    const now = Date.now();
+    return (await this.liveSessionsOf(userId, now))
+      .map(({ data }) => ({
+        id: data.publicId,
+        userAgent: data.userAgent ?? null,
+        ip: data.ip ?? null,
+        createdAt: new Date(data.createdAt),
+        lastSeenAt: new Date(data.lastSeenAt),
+        expiresAt: new Date(sessionExpiry(data, this.limits).expiresAt),
+      }))
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  /** False when the user has no such session, so callers can answer NOT_FOUND. */
+  async revoke(userId: string, publicId: string): Promise<boolean> {
+    const target = (await this.index.sessionsOf(userId)).find((entry) => entry.data.publicId === publicId);
+    if (!target) return false;
+    await this.destroy(target.sid);
+    await this.index.remove(userId, publicId);
+    return true;
+  }
+
+  async revokeAll(userId: string, exceptPublicId?: string): Promise<number> {
+    const targets = (await this.index.sessionsOf(userId)).filter(
+      (entry) => entry.data.publicId !== exceptPublicId,
+    );
+    for (const target of targets) {
+      await this.destroy(target.sid);
+      await this.index.remove(userId, target.data.publicId);
+    }
+    return targets.length;
+  }
+
+  private async liveSessionsOf(userId: string, now: number): Promise<IndexedSession[]> {
+    return (await this.index.sessionsOf(userId)).filter(
+      (entry) => !isSessionExpired(entry.data, this.limits, now),
+    );
+  }
+
+  private async persist(request: Request): Promise<void> {
+    const session = request.session;
+    await promisify(session.save.bind(session))();
+    await this.index.add(session.userId!, session.publicId!, request.sessionID);
+  }
+
+  private destroy(sid: string): Promise<void> {
+    return promisify(this.store.destroy.bind(this.store))(sid);
+  }
+}
