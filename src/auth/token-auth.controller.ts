@@ -7,7 +7,6 @@ import { assertTrustedOrigin, CSRF_HEADER } from '../common/csrf';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { LoginThrottle } from '../rate-limit/login-throttle';
 import { JwtGuard } from '../token/jwt.guard';
 import { Presentation, RefreshFamilies, TokenGrant } from '../token/refresh-families.service';
 import { toPublicUser, User } from '../users/user.entity';
@@ -23,7 +22,6 @@ export class TokenAuthController {
 
   constructor(
     private readonly families: RefreshFamilies,
-    private readonly throttle: LoginThrottle,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.cookieName = config.session.cookieSecure ? '__Secure-rt' : 'rt';
@@ -66,7 +64,6 @@ export class TokenAuthController {
     @Res({ passthrough: true }) response: Response,
     @Client() client: ClientInfo,
   ): Promise<TokenResponseDto> {
-    await this.throttle.consumeRefresh(client.ip);
     const presentation = this.presentation(body, request);
     if (!presentation) throw new AppError('REFRESH_TOKEN_INVALID');
     const grant = await this.families.refresh(presentation, client);
