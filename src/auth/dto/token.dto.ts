@@ -1,18 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsOptional, IsString, MaxLength } from 'class-validator';
+import { LoginDto } from './session.dto';
 import { UserDto } from './user.response';
 
-export class TokenLoginDto {
-  @ApiProperty({ example: 'alice@example.com', maxLength: 254 })
-  @IsString()
-  @MaxLength(320)
-  email!: string;
-
-  @ApiProperty({ example: 'correct horse battery staple' })
-  @IsString()
-  @MaxLength(1024)
-  password!: string;
-
+/** The session login's body, plus where the refresh token should travel. */
+export class TokenLoginDto extends LoginDto {
   @ApiPropertyOptional({
     description: 'Deliver the refresh token in the HttpOnly `rt` cookie instead of the body',
   })
