@@ -2,6 +2,7 @@ import { CreateUsers1763800000000 } from './1763800000000-CreateUsers';
 import { CreateTokens1763900000000 } from './1763900000000-CreateTokens';
 import { CreateRateLimits1763900000100 } from './1763900000100-CreateRateLimits';
 import { CreateSessions1763900000200 } from './1763900000200-CreateSessions';
+import { AddTokensRevokedBefore1764000000000 } from './1764000000000-AddTokensRevokedBefore';
 
 /** Every migration, oldest first; both the service and `npm run migration:run` apply this list. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   CreateTokens1763900000000,
   CreateRateLimits1763900000100,
   CreateSessions1763900000200,
+  AddTokensRevokedBefore1764000000000,
 ];

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import type { Role } from '../users/user.entity';
+import type { Role, User } from '../users/user.entity';
 import { signJws } from './jws';
 import { SigningKeys } from './signing-keys';
 
@@ -23,9 +23,12 @@ export interface MintedAccessToken {
   expiresAt: Date;
 }
 
-/** First whole second at which a token counts as issued after the user's revocation stamp. */
-export function revocationSecond(revokedBefore: Date | null): number {
-  return revokedBefore ? Math.ceil(revokedBefore.getTime() / 1000) : 0;
+type RevocationStamps = Pick<User, 'revokedBefore' | 'tokensRevokedBefore'>;
+
+/** First whole second at which a token counts as issued after the user's revocation stamps. */
+export function revocationSecond(user: RevocationStamps): number {
+  const stamp = Math.max(user.revokedBefore?.getTime() ?? 0, user.tokensRevokedBefore?.getTime() ?? 0);
+  return Math.ceil(stamp / 1000);
 }
 
 /** Mints access tokens with the ring's current key. */
@@ -36,9 +39,9 @@ export class AccessTokens {
     private readonly keys: SigningKeys,
   ) {}
 
-  mint(user: { id: string; role: Role; revokedBefore: Date | null }, familyId: string): MintedAccessToken {
+  mint(user: { id: string; role: Role } & RevocationStamps, familyId: string): MintedAccessToken {
     // iat has whole seconds: a token minted in the same second as a revocation must still count as after it.
-    const iat = Math.max(Math.floor(Date.now() / 1000), revocationSecond(user.revokedBefore));
+    const iat = Math.max(Math.floor(Date.now() / 1000), revocationSecond(user));
     const exp = iat + this.config.token.accessTtlSeconds;
     const claims: AccessTokenClaims = {
       iss: this.config.token.issuer,

@@ -76,7 +76,7 @@ export class BearerAuthenticator {
     if (!user || !family || family.userId !== user.id || family.revokedAt !== null) {
       throw this.error('TOKEN_REVOKED');
     }
-    if (claims.iat < revocationSecond(user.revokedBefore)) throw this.error('TOKEN_REVOKED');
+    if (claims.iat < revocationSecond(user)) throw this.error('TOKEN_REVOKED');
     return {
       userId: user.id,
       role: user.role,

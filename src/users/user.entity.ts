@@ -25,6 +25,10 @@ export class User {
   @Column({ name: 'revoked_before', type: 'timestamptz', nullable: true })
   revokedBefore!: Date | null;
 
+  /** Access tokens issued before this instant are revoked too (a role change: tokens carry the role). */
+  @Column({ name: 'tokens_revoked_before', type: 'timestamptz', nullable: true })
+  tokensRevokedBefore!: Date | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

@@ -117,10 +117,9 @@ export class UsersService implements OnApplicationBootstrap {
     return revokedBefore;
   }
 
-  async setRole(userId: string, role: Role, manager: EntityManager): Promise<Date> {
-    const revokedBefore = new Date();
-    await manager.getRepository(User).update({ id: userId }, { role, revokedBefore });
-    return revokedBefore;
+  /** Sessions read the role on each request; access tokens carry it, so they are revoked. */
+  async setRole(userId: string, role: Role, manager: EntityManager): Promise<void> {
+    await manager.getRepository(User).update({ id: userId }, { role, tokensRevokedBefore: new Date() });
   }
 
   async revokeAll(userId: string, manager: EntityManager = this.users.manager): Promise<Date> {
