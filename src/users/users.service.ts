@@ -107,11 +107,15 @@ export class UsersService implements OnApplicationBootstrap {
     return { items, total };
   }
 
-  /** Sets the new password hash and revokes everything that authenticated before now. */
-  async changePassword(userId: string, newPassword: string, manager: EntityManager): Promise<Date> {
+  /** Applies the password policy and hashes, outside any transaction: bcrypt must not hold a connection. */
+  async hashNewPassword(newPassword: string, field = 'newPassword'): Promise<string> {
     const weak = passwordProblem(newPassword);
-    if (weak) throw AppError.validation('newPassword', weak);
-    const passwordHash = await this.hasher.hash(newPassword);
+    if (weak) throw AppError.validation(field, weak);
+    return this.hasher.hash(newPassword);
+  }
+
+  /** Stores a hash from hashNewPassword and revokes everything that authenticated before now. */
+  async setPasswordHash(userId: string, passwordHash: string, manager: EntityManager): Promise<Date> {
     const revokedBefore = new Date();
     await manager.getRepository(User).update({ id: userId }, { passwordHash, revokedBefore });
     return revokedBefore;
