@@ -1,13 +1,14 @@
 import { Body, Controller, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
 import { assertTrustedOrigin, CSRF_HEADER } from '../common/csrf';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
+import { Public } from '../common/public.decorator';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { JwtGuard } from '../token/jwt.guard';
+import { BearerAuth } from '../token/jwt.guard';
 import { Presentation, RefreshFamilies, TokenGrant } from '../token/refresh-families.service';
 import { toPublicUser, User } from '../users/user.entity';
 import { RefreshTokenDto, TokenLoginDto, TokenResponseDto } from './dto/token.dto';
@@ -29,6 +30,7 @@ export class TokenAuthController {
 
   @Post('login')
   @HttpCode(200)
+  @Public()
   @UseGuards(LocalAuthGuard)
   @ApiOperation({ summary: 'Log in for an access token and a refresh token' })
   @ApiOkResponse({ type: TokenResponseDto })
@@ -48,6 +50,7 @@ export class TokenAuthController {
 
   @Post('refresh')
   @HttpCode(200)
+  @Public()
   @ApiOperation({ summary: 'Rotate a refresh token (body or `rt` cookie) for new tokens' })
   @ApiOkResponse({ type: TokenResponseDto })
   @ApiErrors(
@@ -72,8 +75,7 @@ export class TokenAuthController {
 
   @Post('logout')
   @HttpCode(204)
-  @UseGuards(JwtGuard)
-  @ApiBearerAuth('bearer')
+  @BearerAuth()
   @ApiOperation({ summary: 'Revoke the refresh family and the access token' })
   @ApiNoContentResponse({ description: 'Logged out' })
   @ApiErrors(
