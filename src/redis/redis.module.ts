@@ -11,27 +11,29 @@ const reconnectStrategy = (retries: number): number => Math.min(100 * 2 ** retri
 
 /**
  * One client for a Redis server, a Sentinel group or a Cluster. Commands fail at once while disconnected
- * (no offline queue): callers answer 503 or fall back to the database instead of hanging.
+ * (no offline queue): callers answer 503 or fall back to the database instead of hanging. A connection
+ * name (CLIENT SETNAME, sent again on every reconnect) lets operators tell the connections apart.
  */
-export function createRedisClient(config: RedisConfig): RedisClient {
+export function createRedisClient(config: RedisConfig, connectionName?: string): RedisClient {
+  const options = {
+    socket: { reconnectStrategy, connectTimeout: 2000 },
+    disableOfflineQueue: true,
+    ...(connectionName ? { name: connectionName } : {}),
+  };
   if (config.clusterNodes) {
     return createCluster({
       rootNodes: config.clusterNodes.map((url) => ({ url })),
-      defaults: { socket: { reconnectStrategy, connectTimeout: 2000 }, disableOfflineQueue: true },
+      defaults: options,
     }) as unknown as RedisClient;
   }
   if (config.sentinels) {
     return createSentinel({
       name: config.sentinelName!,
       sentinelRootNodes: config.sentinels,
-      nodeClientOptions: { socket: { reconnectStrategy, connectTimeout: 2000 }, disableOfflineQueue: true },
+      nodeClientOptions: options,
     }) as unknown as RedisClient;
   }
-  return createClient({
-    url: config.url,
-    socket: { reconnectStrategy, connectTimeout: 2000 },
-    disableOfflineQueue: true,
-  });
+  return createClient({ url: config.url, ...options });
 }
 
 @Global()

@@ -1,0 +1,76 @@
+import { Client } from 'pg';
+import type { DataSource } from 'typeorm';
+import { MessageBus } from './revocation-bus';
+
+const CHANNEL = 'auth_revocations';
+const reconnectDelay = (retries: number): number => Math.min(100 * 2 ** retries, 2000);
+
+/**
+ * Invalidations over PostgreSQL LISTEN/NOTIFY, for instances sharing a database without Redis. Notified
+ * through the pool; heard on a dedicated connection, reopened with backoff whenever it drops.
+ */
+export class PostgresRevocationBus extends MessageBus {
+  private connection?: Client;
+  private retries = 0;
+  private closed = false;
+  private retryTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly url: string,
+    private readonly dataSource: DataSource,
+  ) {
+    super('auth-revocations');
+  }
+
+  protected async send(payload: string): Promise<void> {
+    await this.dataSource.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]);
+  }
+
+  protected open(): void {
+    void this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    const client = new Client({
+      connectionString: this.url,
+      application_name: this.connectionName,
+      keepAlive: true,
+      connectionTimeoutMillis: 3000,
+    });
+    this.connection = client;
+    client.on('notification', (notification) => {
+      if (notification.channel === CHANNEL && notification.payload) this.receive(notification.payload);
+    });
+    client.on('error', () => this.reconnectLater(client));
+    client.on('end', () => this.reconnectLater(client));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+      if (this.retries > 0) this.logger.log('revocation subscription restored');
+      this.retries = 0;
+      this.subscribed();
+    } catch {
+      this.reconnectLater(client);
+    }
+  }
+
+  private reconnectLater(client: Client): void {
+    if (client !== this.connection) return;
+    this.connection = undefined;
+    this.broken();
+    client.end().catch(() => undefined);
+    if (this.closed) return;
+    if (this.retries === 0) this.logger.warn('revocation subscription lost');
+    this.retryTimer = setTimeout(() => void this.connect(), reconnectDelay(this.retries));
+    this.retryTimer.unref();
+    this.retries += 1;
+  }
+
+  protected async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    const client = this.connection;
+    this.connection = undefined;
+    await client?.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,105 @@
+import { HEARTBEAT_MS, MessageBus, RevocationListener } from './revocation-bus';
+import { EVERY_KEY } from './revocation-cache';
+
+/** A transport that loops messages back while `delivering`, and drops them otherwise (a silent break). */
+class LoopbackBus extends MessageBus {
+  delivering = true;
+  readonly sent: string[] = [];
+
+  constructor() {
+    super('test');
+  }
+
+  protected send(payload: string): Promise<void> {
+    this.sent.push(payload);
+    if (this.delivering) this.receive(payload);
+    return Promise.resolve();
+  }
+
+  protected open(): void {
+    this.subscribed();
+  }
+
+  protected close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  dropConnection(): void {
+    this.broken();
+  }
+
+  reconnect(): void {
+    this.subscribed();
+  }
+}
+
+function recorder(): RevocationListener & { events: string[] } {
+  const events: string[] = [];
+  return {
+    events,
+    changed: (keys) => events.push(`changed ${keys.join(',')}`),
+    lost: () => events.push('lost'),
+    resumed: () => events.push('resumed'),
+  };
+}
+
+describe('MessageBus', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('trusts memory only once its own probe came back through the subscription', async () => {
+    const bus = new LoopbackBus();
+    bus.delivering = false;
+    const listener = recorder();
+    bus.start(listener);
+    expect(listener.events).toEqual([]);
+    bus.delivering = true;
+    bus.reconnect();
+    expect(listener.events).toEqual(['resumed']);
+    await bus.stop();
+  });
+
+  it('reports a loss at once when the subscription drops, and resumes after the next probe', async () => {
+    const bus = new LoopbackBus();
+    const listener = recorder();
+    bus.start(listener);
+    bus.dropConnection();
+    bus.reconnect();
+    expect(listener.events).toEqual(['resumed', 'lost', 'resumed']);
+    await bus.stop();
+  });
+
+  it('reports a loss when a probe does not come back within a heartbeat (a silent break)', async () => {
+    const bus = new LoopbackBus();
+    const listener = recorder();
+    bus.start(listener);
+    bus.delivering = false;
+    jest.advanceTimersByTime(HEARTBEAT_MS);
+    expect(listener.events).toEqual(['resumed']);
+    jest.advanceTimersByTime(HEARTBEAT_MS);
+    expect(listener.events).toEqual(['resumed', 'lost']);
+    await bus.stop();
+  });
+
+  it('passes invalidations on, and asks for everything to be dropped when the keys would not fit', async () => {
+    const bus = new LoopbackBus();
+    const listener = recorder();
+    bus.start(listener);
+    await bus.publish(['user:1', 'family:2']);
+    await bus.publish(Array.from({ length: 500 }, (_, i) => `family:${'f'.repeat(30)}${i}`));
+    expect(listener.events).toEqual(['resumed', 'changed user:1,family:2', `changed ${EVERY_KEY}`]);
+    expect(Math.max(...bus.sent.map((payload) => Buffer.byteLength(payload)))).toBeLessThan(8000);
+    await bus.stop();
+  });
+
+  it('ignores probes of other instances and malformed messages', async () => {
+    const bus = new LoopbackBus();
+    const listener = recorder();
+    bus.delivering = false;
+    bus.start(listener);
+    (bus as unknown as { receive(payload: string): void }).receive('{"probe":"someone-else:1"}');
+    (bus as unknown as { receive(payload: string): void }).receive('not json');
+    expect(listener.events).toEqual([]);
+    await bus.stop();
+  });
+});
