@@ -43,7 +43,8 @@ export class MeController {
   @ApiOkResponse({ type: MeResponseDto })
   @ApiErrors(...AUTH_ERRORS)
   async me(@CurrentUser() principal: Principal): Promise<MeResponseDto> {
-    const user = await this.users.findById(principal.userId);
+    // The state the guard just checked, from the revocation cache: no database read while it is warm.
+    const user = await this.users.state(principal.userId);
     if (!user) throw new AppError(principal.method === 'session' ? 'SESSION_INVALID' : 'TOKEN_REVOKED');
     return {
       user: toPublicUser(user),

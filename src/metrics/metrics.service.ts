@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
-/** The service's Prometheus registry: process defaults, HTTP latency, and authentication outcomes. */
+/** The service's Prometheus registry: process defaults, HTTP latency, authentication outcomes, revocation cache use. */
 @Injectable()
 export class MetricsService {
   readonly registry = new Registry();
@@ -18,6 +18,13 @@ export class MetricsService {
     name: 'auth_events_total',
     help: 'Authentication events by type (the audit types)',
     labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+
+  readonly revocationLookups = new Counter({
+    name: 'revocation_cache_lookups_total',
+    help: 'Revocation state lookups: hit (memory), miss (read and kept), bypass (cache distrusted, read)',
+    labelNames: ['result'] as const,
     registers: [this.registry],
   });
 

@@ -42,7 +42,7 @@ export class SessionAuthenticator {
     if (isSessionExpired({ createdAt: session.createdAt, lastSeenAt: session.lastSeenAt }, limits, now)) {
       return this.reject(request);
     }
-    const user = await this.users.findById(session.userId);
+    const user = await this.users.state(session.userId);
     if (!user) return this.reject(request);
     if (user.revokedBefore && (session.authAt ?? 0) < user.revokedBefore.getTime()) {
       return this.reject(request);

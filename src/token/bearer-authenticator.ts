@@ -1,15 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import type { Request } from 'express';
 import { LRUCache } from 'lru-cache';
-import { Repository } from 'typeorm';
 import { AppError } from '../common/app-error';
 import type { Principal } from '../common/principal';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { UsersService } from '../users/users.service';
 import { AccessTokenClaims, revocationSecond } from './access-tokens';
 import { verifyAccessToken, VerifierSettings } from './access-token-verifier';
-import { RefreshFamily } from './refresh-family.entity';
+import { RefreshFamilies } from './refresh-families.service';
 import { CLOCK_LEEWAY_SECONDS, SigningKeys } from './signing-keys';
 
 const CHALLENGE = 'Bearer realm="api"';
@@ -17,8 +15,8 @@ const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
 
 /**
  * Turns an `Authorization: Bearer` header into a Principal, or throws the contract's error with its
- * `WWW-Authenticate` challenge. Signature checks are cached per token string; revocation is asked of the
- * database on every request, so a revoked token never passes on any instance.
+ * `WWW-Authenticate` challenge. Signature checks are cached per token string; revocation state comes from
+ * the revocation cache, which every instance invalidates on each change, or from the database.
  */
 @Injectable()
 export class BearerAuthenticator {
@@ -29,7 +27,7 @@ export class BearerAuthenticator {
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly keys: SigningKeys,
     private readonly users: UsersService,
-    @InjectRepository(RefreshFamily) private readonly families: Repository<RefreshFamily>,
+    private readonly families: RefreshFamilies,
   ) {
     this.settings = {
       algorithm: config.token.algorithm,
@@ -68,12 +66,9 @@ export class BearerAuthenticator {
 
   private async checkRevocation(claims: AccessTokenClaims): Promise<Principal> {
     // One after the other: the embedded database mixes up concurrent statements of one request.
-    const user = await this.users.findById(claims.sub);
-    const family = await this.families.findOne({
-      where: { id: claims.sid },
-      select: { id: true, userId: true, revokedAt: true },
-    });
-    if (!user || !family || family.userId !== user.id || family.revokedAt !== null) {
+    const user = await this.users.state(claims.sub);
+    const family = await this.families.state(claims.sid);
+    if (!user || !family || family.userId !== user.id || family.revoked) {
       throw this.error('TOKEN_REVOKED');
     }
     if (claims.iat < revocationSecond(user)) throw this.error('TOKEN_REVOKED');

@@ -7,6 +7,7 @@ import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import { newCsrfToken } from '../common/csrf';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { Revocations } from '../revocation/revocations.service';
 import type { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { AccessTokens } from './access-tokens';
@@ -41,6 +42,14 @@ interface SealedGrant {
 
 export type RevokeReason = 'logout' | 'reuse' | 'revoked' | 'logout_all' | 'password_changed';
 
+/** What the revocation check of an access token needs of its family. */
+export interface FamilyState {
+  userId: string;
+  revoked: boolean;
+}
+
+const stateKey = (familyId: string): string => `family:${familyId}`;
+
 type Rotation = { kind: 'granted'; grant: Omit<TokenGrant, 'csrfToken'> } | { kind: 'reused' };
 
 /**
@@ -56,7 +65,19 @@ export class RefreshFamilies {
     private readonly users: UsersService,
     private readonly accessTokens: AccessTokens,
     private readonly audit: AuditService,
+    private readonly revocations: Revocations,
   ) {}
+
+  /** Whose the family is and whether it is revoked; null when unknown. From memory while trusted. */
+  state(familyId: string): Promise<FamilyState | null> {
+    return this.revocations.read(stateKey(familyId), async () => {
+      const family = await this.families.findOne({
+        where: { id: familyId },
+        select: { id: true, userId: true, revokedAt: true },
+      });
+      return family ? Object.freeze({ userId: family.userId, revoked: family.revokedAt !== null }) : null;
+    });
+  }
 
   /** A new family for a login that just passed its credential check. */
   async start(user: User, client: ClientInfo, viaCookie: boolean): Promise<TokenGrant> {
@@ -261,12 +282,18 @@ export class RefreshFamilies {
   }
 
   /** Revokes one of the user's families; false when it is not theirs or already revoked. */
-  async revokeFamily(userId: string, familyId: string, reason: RevokeReason): Promise<boolean> {
-    const result = await this.families.update(
-      { id: familyId, userId, revokedAt: IsNull() },
-      { revokedAt: new Date(), revokeReason: reason },
-    );
-    return (result.affected ?? 0) > 0;
+  async revokeFamily(
+    userId: string,
+    familyId: string,
+    reason: RevokeReason,
+    manager: EntityManager = this.families.manager,
+  ): Promise<boolean> {
+    const result = await manager
+      .getRepository(RefreshFamily)
+      .update({ id: familyId, userId, revokedAt: IsNull() }, { revokedAt: new Date(), revokeReason: reason });
+    const revoked = (result.affected ?? 0) > 0;
+    if (revoked) await this.revocations.changed(manager, [stateKey(familyId)]);
+    return revoked;
   }
 
   /** Revokes every live family of the user, optionally sparing one (the caller's own); returns how many. */
@@ -277,12 +304,15 @@ export class RefreshFamilies {
     manager: EntityManager = this.families.manager,
   ): Promise<number> {
     const result = await manager
-      .getRepository(RefreshFamily)
-      .update(
-        { userId, revokedAt: IsNull(), ...(exceptFamilyId ? { id: Not(exceptFamilyId) } : {}) },
-        { revokedAt: new Date(), revokeReason: reason },
-      );
-    return result.affected ?? 0;
+      .createQueryBuilder()
+      .update(RefreshFamily)
+      .set({ revokedAt: new Date(), revokeReason: reason })
+      .where({ userId, revokedAt: IsNull(), ...(exceptFamilyId ? { id: Not(exceptFamilyId) } : {}) })
+      .returning(['id'])
+      .execute();
+    const revoked = (result.raw as { id: string }[]).map((row) => stateKey(row.id));
+    if (revoked.length > 0) await this.revocations.changed(manager, revoked);
+    return revoked.length;
   }
 
   private async revokeLocked(
@@ -296,6 +326,7 @@ export class RefreshFamilies {
       .getRepository(RefreshFamily)
       .update({ id: family.id }, { revokedAt: now, revokeReason: reason });
     await manager.getRepository(RefreshToken).update({ familyId: family.id }, { replayBox: null });
+    await this.revocations.changed(manager, [stateKey(family.id)]);
   }
 }
 

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module';
+import { RevocationModule } from '../revocation/revocation.module';
 import { UsersModule } from '../users/users.module';
 import { AccessTokens } from './access-tokens';
 import { BearerAuthenticator } from './bearer-authenticator';
@@ -13,7 +14,12 @@ import { SigningKeys } from './signing-keys';
 
 /** Access tokens (signing keys, JWKS, bearer verification) and refresh families. */
 @Module({
-  imports: [TypeOrmModule.forFeature([RefreshFamily, RefreshToken]), UsersModule, AuditModule],
+  imports: [
+    TypeOrmModule.forFeature([RefreshFamily, RefreshToken]),
+    UsersModule,
+    AuditModule,
+    RevocationModule,
+  ],
   controllers: [JwksController],
   providers: [SigningKeys, AccessTokens, BearerAuthenticator, JwtGuard, RefreshFamilies],
   exports: [BearerAuthenticator, JwtGuard, RefreshFamilies],

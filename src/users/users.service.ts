@@ -1,10 +1,11 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, ILike, QueryFailedError, Repository } from 'typeorm';
+import { EntityManager, FindOptionsSelect, ILike, QueryFailedError, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { Revocations } from '../revocation/revocations.service';
 import { emailProblem, normalizeEmail, passwordProblem } from './credentials';
 import { PasswordHasher } from './password-hasher';
 import { Role, User } from './user.entity';
@@ -20,7 +21,22 @@ export interface UserPage {
   total: number;
 }
 
+const STATE_COLUMNS = {
+  id: true,
+  email: true,
+  displayName: true,
+  role: true,
+  createdAt: true,
+  revokedBefore: true,
+  tokensRevokedBefore: true,
+} as const satisfies FindOptionsSelect<User>;
+
+/** What authenticating a request needs of a user, and what it shows of them: everything but the hash. */
+export type UserState = Readonly<Pick<User, keyof typeof STATE_COLUMNS>>;
+
 const UNIQUE_VIOLATION = '23505';
+
+const stateKey = (userId: string): string => `user:${userId}`;
 
 /** The only code that touches the users table. */
 @Injectable()
@@ -32,6 +48,7 @@ export class UsersService implements OnApplicationBootstrap {
     private readonly hasher: PasswordHasher,
     private readonly audit: AuditService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly revocations: Revocations,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -85,6 +102,17 @@ export class UsersService implements OnApplicationBootstrap {
   /** Pass the transaction's manager when reading inside one (the embedded database has one connection). */
   findById(id: string, manager: EntityManager = this.users.manager): Promise<User | null> {
     return manager.getRepository(User).findOneBy({ id });
+  }
+
+  /**
+   * The user as each authenticated request checks it (role, revocation stamps) and `GET /api/me` shows
+   * it; null once deleted. Served from memory while the revocation cache is trusted.
+   */
+  state(id: string): Promise<UserState | null> {
+    return this.revocations.read(stateKey(id), async () => {
+      const user = await this.users.findOne({ where: { id }, select: STATE_COLUMNS });
+      return user ? Object.freeze(user) : null;
+    });
   }
 
   findByEmail(rawEmail: string): Promise<User | null> {
@@ -152,15 +180,21 @@ export class UsersService implements OnApplicationBootstrap {
       .where('id = :userId', { userId })
       .returning(column === 'revokedBefore' ? 'revoked_before' : 'tokens_revoked_before')
       .execute();
+    await this.revocations.changed(manager, [stateKey(userId)]);
     const row = (result.raw as Record<string, Date>[])[0];
     return row ? Object.values(row)[0] : new Date();
   }
 
   async delete(userId: string, manager: EntityManager): Promise<void> {
     await manager.getRepository(User).delete({ id: userId });
+    await this.revocations.changed(manager, [stateKey(userId)]);
   }
 
-  /** Runs work in one database transaction; the users module owns the connection it is opened on. */
+  /**
+   * Runs work in one database transaction; the users module owns the connection it is opened on. Revocation
+   * state written through its manager (here or by RefreshFamilies) is invalidated on every instance when it
+   * commits.
+   */
   transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
     return this.users.manager.transaction(work);
   }

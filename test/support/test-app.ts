@@ -22,6 +22,12 @@ export interface TestStorage {
   drop(): Promise<void>;
 }
 
+/** The real servers this run uses, known before any storage exists (suites pick their topologies by it). */
+export const TEST_SERVERS = {
+  postgres: Boolean(process.env.TEST_DATABASE_URL),
+  redis: Boolean(process.env.TEST_REDIS_URL),
+};
+
 export async function createTestStorage(): Promise<TestStorage> {
   const dataDir = mkdtempSync(join(tmpdir(), 'auth-test-'));
   const adminUrl = process.env.TEST_DATABASE_URL;
