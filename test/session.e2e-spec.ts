@@ -520,6 +520,18 @@ describe('cookie sessions with short lifetimes', () => {
     expectError(await api().get('/api/auth/session').set('Cookie', session.cookie), 401, 'SESSION_INVALID');
   });
 
+  it('re-sends the cookie with its configured attributes when activity is recorded', async () => {
+    const session = await login(running.url, await registerUser(running.url));
+    // The activity interval is a quarter of the 2 s idle limit.
+    await sleep(600);
+    const response = await api().get('/api/auth/session').set('Cookie', session.cookie).expect(200);
+    const cookie = setCookies(response).find((header) => header.startsWith('sid='));
+    expect(cookie).toMatch(/; Path=\//);
+    expect(cookie).toMatch(/; HttpOnly/);
+    expect(cookie).toMatch(/; SameSite=Lax/);
+    expect(cookie).toMatch(/; Expires=/);
+  });
+
   it('never authenticates a correctly signed id the client chose before login', async () => {
     const chosen = signedCookie('sid', randomBytes(24).toString('base64url'), secret);
     expectError(await api().get('/api/auth/session').set('Cookie', chosen), 401, 'SESSION_INVALID');
