@@ -1,18 +1,47 @@
-// npm run bench: starts the built service against PostgreSQL and Redis on core 0, drives it with autocannon
-// from core 1, and prints a table of req/s, p50 and p99 with ratios to baselines measured in the same run.
-// Writes bench/results/<timestamp>.json. Needs BENCH_DATABASE_URL / BENCH_REDIS_URL or the local defaults.
+// npm run bench: builds the service, starts it against PostgreSQL and Redis pinned to core 0, drives it with
+// autocannon from this process pinned to core 1, and prints a table of req/s, p50 and p99 with each
+// scenario's ratio to a bound measured in the same run. Writes bench/results/<timestamp>.json.
+//
+// Bounds: GET /health/live (no authentication, no I/O: what the framework alone allows) for the read
+// routes and refresh; in-process bcrypt comparisons at the same cost and concurrency for login.
+// A scenario with more than 1% non-2xx answers (or none at all) is reported invalid, not as a rate.
+//
+// Environment: BENCH_DATABASE_URL (an admin URL; a database is created and dropped per server),
+// BENCH_REDIS_URL, BENCH_SECONDS (per scenario, default 10), BENCH_CONNECTIONS (default 32),
+// BENCH_BCRYPT_COST (default 10), BENCH_SERVICE_DIR (a built checkout to measure instead of this one, for
+// before/after comparisons; it must have run `npm run build`).
 import autocannon from 'autocannon';
 import bcrypt from 'bcrypt';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { createClient } from 'redis';
 
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const COST = Number(process.env.BENCH_BCRYPT_COST ?? 10);
+const PASSWORD = 'lantern-orbit-cobalt-42';
+const ISSUER = 'https://auth.example.com';
+/** Requests sent one at a time while counting store round trips; small enough to leave no doubt. */
+const SAMPLE = 200;
+/** PostgreSQL 15 backends flush their statistics at most every 10 s when idle. */
+const PG_STATS_FLUSH_MS = 11_000;
+const LATENCY_SAMPLES = 30;
+const WARM_UP_SECONDS = 3;
+const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? process.cwd();
+const SERVER_CORE = '0';
+const CLIENT_CORE = '1';
+
 if (!process.env.BENCH_PINNED) {
-  // Re-run pinned to core 1 so the load generator never competes with the server on core 0.
-  const child = spawn('taskset', ['-c', '1', process.execPath, ...process.argv.slice(1)], {
+  if (cpus().length < 2)
+    throw new Error('the benchmark needs two cores: one for the service, one for the load');
+  // Re-run pinned to the client core so the load generator never competes with the service for its core.
+  const child = spawn('taskset', ['-c', CLIENT_CORE, process.execPath, ...process.argv.slice(1)], {
     stdio: 'inherit',
     env: { ...process.env, BENCH_PINNED: '1' },
   });
@@ -21,109 +50,194 @@ if (!process.env.BENCH_PINNED) {
   await main();
 }
 
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
-const CONNECTIONS = 32;
-const COST = Number(process.env.BENCH_BCRYPT_COST ?? 10);
-const PASSWORD = 'lantern-orbit-cobalt-42';
-
 async function main() {
-  const results = { at: new Date().toISOString(), durationSeconds: DURATION, connections: CONNECTIONS, bcryptCost: COST, scenarios: {}, sizes: {}, store: {} };
+  const results = {
+    at: new Date().toISOString(),
+    host: { cpus: cpus().length, model: cpus()[0]?.model, loadAverageAtStart: loadAverage() },
+    settings: {
+      durationSeconds: DURATION,
+      connections: CONNECTIONS,
+      bcryptCost: COST,
+      serverCore: SERVER_CORE,
+      clientCore: CLIENT_CORE,
+      service: SERVICE_DIR,
+      commit: commitOf(SERVICE_DIR),
+    },
+    scenarios: {},
+    perRequest: {},
+    sizes: {},
+    revocation: {},
+  };
   const redis = createClient({ url: REDIS_URL });
   await redis.connect();
 
   for (const algorithm of ['ES256', 'HS256']) {
-    const server = await startServer(algorithm, redis);
+    const storage = await createStorage();
+    const server = await startServer(storage, algorithm);
+    let second;
     try {
-      const users = await makeUsers(server.url, 32);
-      const baseline = await run(`${algorithm}: GET /health/live (unauthenticated)`, { url: `${server.url}/health/live` });
-      results.scenarios[`health-${algorithm}`] = baseline;
-      const bearer = await run(`${algorithm}: GET /api/me bearer`, {
-        url: `${server.url}/api/me`,
-        headers: { authorization: `Bearer ${users[0].accessToken}` },
-      }, baseline);
-      results.scenarios[`me-bearer-${algorithm}`] = bearer;
+      const users = await makeUsers(server.url, CONNECTIONS);
+      const bearerHeaders = users.map((user) => ({ authorization: `Bearer ${user.accessToken}` }));
+      // Not recorded: lets the JIT and the caches settle before anything is measured.
+      await autocannon({
+        url: `${server.url}/health/live`,
+        connections: CONNECTIONS,
+        duration: WARM_UP_SECONDS,
+      });
+      await autocannon({
+        ...rotating(server.url, '/api/me', bearerHeaders),
+        connections: CONNECTIONS,
+        duration: WARM_UP_SECONDS,
+      });
+      const health = await run(`${algorithm}: GET /health/live (bound)`, {
+        url: `${server.url}/health/live`,
+      });
+      results.scenarios[`health-${algorithm}`] = health;
+      results.scenarios[`me-bearer-${algorithm}`] = await run(
+        `${algorithm}: GET /api/me, bearer`,
+        rotating(server.url, '/api/me', bearerHeaders),
+        health,
+      );
       results.sizes[`accessToken${algorithm}Bytes`] = users[0].accessToken.length;
-      if (algorithm === 'ES256') {
-        const before = await commandCalls(redis);
-        const session = await run('ES256: GET /api/me session cookie', {
-          url: `${server.url}/api/me`,
-          headers: { cookie: users[0].cookie },
-        }, baseline);
-        const after = await commandCalls(redis);
-        results.scenarios['me-session'] = session;
-        results.store.redisCommandsPerSessionRead = perRequest(before, after, session.requests);
-        results.sizes.sessionCookieBytes = users[0].cookie.length;
-        results.sizes.redisBytesPerSession = await sessionMemory(redis, server.prefix);
+      if (algorithm !== 'ES256') continue;
 
-        const bound = await bcryptBound(CONNECTIONS);
-        results.scenarios['bcrypt-bound'] = bound;
-        const login = await run('ES256: POST /api/auth/token/login', {
-          url: `${server.url}/api/auth/token/login`,
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ email: users[1].email, password: PASSWORD }),
-        }, bound);
-        login.eventLoopDelayP99Ms = await eventLoopP99(server.url);
-        results.scenarios['token-login'] = login;
+      results.scenarios['me-session'] = await run(
+        'ES256: GET /api/me, session cookie',
+        rotating(
+          server.url,
+          '/api/me',
+          users.map((user) => ({ cookie: user.cookie })),
+        ),
+        health,
+      );
+      const bound = await bcryptBound(CONNECTIONS);
+      results.scenarios['bcrypt-bound'] = bound;
+      await scrapeEventLoopP99(server.url); // resets the service's event-loop histogram
+      const login = await run(
+        'ES256: POST /api/auth/token/login',
+        rotating(
+          server.url,
+          '/api/auth/token/login',
+          users.map(() => ({ 'content-type': 'application/json' })),
+          'POST',
+          users.map((user) => JSON.stringify({ email: user.email, password: PASSWORD })),
+        ),
+        bound,
+      );
+      login.eventLoopDelayP99Ms = await scrapeEventLoopP99(server.url);
+      results.scenarios['token-login'] = login;
+      // Logins still queued for bcrypt when the load stopped would otherwise run into the next scenario.
+      await sleep(3000);
+      results.scenarios.refresh = await runRefresh(server.url, users, health);
 
-        results.scenarios['refresh'] = await runRefresh(server.url, users, baseline);
-      }
+      const fresh = await makeUsers(server.url, 1);
+      results.perRequest.bearer = await storeTrips(server, redis, storage, {
+        authorization: `Bearer ${fresh[0].accessToken}`,
+      });
+      results.perRequest.session = await storeTrips(server, redis, storage, { cookie: fresh[0].cookie });
+      Object.assign(results.sizes, await sizes(redis, server, storage, fresh[0]));
+
+      second = await startServer(storage, algorithm);
+      results.revocation = await revocationLatency(server, second, redis, storage);
     } finally {
+      await second?.stop();
       await server.stop();
+      await storage.drop(redis);
     }
   }
   await redis.close();
-  printTable(results);
+  results.host.loadAverageAtEnd = loadAverage();
+  printReport(results);
   mkdirSync('bench/results', { recursive: true });
   const file = `bench/results/${results.at.replace(/[:.]/g, '-')}.json`;
-  writeFileSync(file, JSON.stringify(results, null, 2));
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nwritten: ${file}`);
 }
 
-async function startServer(algorithm, redis) {
-  const database = `auth_bench_${Date.now()}`;
+function commitOf(directory) {
+  try {
+    return execFileSync('git', ['-C', directory, 'rev-parse', '--short', 'HEAD'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
+  } catch {
+    return process.env.BENCH_SERVICE_COMMIT ?? 'unknown';
+  }
+}
+
+function loadAverage() {
+  return execFileSync('cat', ['/proc/loadavg']).toString().split(' ').slice(0, 3).map(Number);
+}
+
+/** A database of its own on the server and a Redis key prefix of its own, shared by the instances started on it. */
+async function createStorage() {
+  const name = `auth_bench_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const url = new URL(ADMIN_URL);
-  url.pathname = `/${database}`;
+  url.pathname = `/${name}`;
+  return {
+    name,
+    databaseUrl: url.toString(),
+    prefix: `bench${randomBytes(4).toString('hex')}:`,
+    async drop(redis) {
+      const cleanup = new pg.Client({ connectionString: ADMIN_URL });
+      await cleanup.connect();
+      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await cleanup.end();
+      for await (const keys of redis.scanIterator({ MATCH: `${this.prefix}*`, COUNT: 1000 })) {
+        if (keys.length) await redis.del(keys);
+      }
+    },
+  };
+}
+
+async function startServer(storage, algorithm) {
   const port = 3900 + Math.floor(Math.random() * 90);
-  const prefix = `bench${Date.now()}:`;
-  const child = spawn('taskset', ['-c', '0', process.execPath, 'dist/src/main.js'], {
+  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, 'dist/src/main.js'], {
+    cwd: SERVICE_DIR,
     env: {
       ...process.env,
       NODE_ENV: 'development',
+      HOST: '127.0.0.1',
       PORT: String(port),
-      DATABASE_URL: url.toString(),
-      REDIS_URL: REDIS_URL,
-      REDIS_KEY_PREFIX: prefix,
+      DATABASE_URL: storage.databaseUrl,
+      REDIS_URL,
+      REDIS_KEY_PREFIX: storage.prefix,
       JWT_ALGORITHM: algorithm,
+      JWT_ISSUER: ISSUER,
       BCRYPT_COST: String(COST),
       LOG_LEVEL: 'warn',
+      // One client address drives every scenario: the per-IP abuse limits would measure themselves.
+      REGISTER_RATE_LIMIT: '1000000',
+      REFRESH_RATE_LIMIT: '1000000',
+      LOGIN_IP_MAX_FAILURES: '1000000',
+      LOGIN_IP_MAX_ACCOUNTS: '1000000',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i += 1) {
+  const url = `http://127.0.0.1:${port}`;
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  for (let i = 0; ; i += 1) {
+    if (exited) throw new Error(`the service on port ${port} exited during start`);
     try {
-      if ((await fetch(`${base}/health/ready`)).ok) break;
+      if ((await fetch(`${url}/health/ready`)).ok) break;
     } catch {}
+    if (i > 150) throw new Error(`the service on port ${port} did not become ready`);
     await sleep(200);
   }
+  // Ready means the database and Redis answer; the revocation cache trusts memory once its probe is back.
+  await sleep(500);
   return {
-    url: base,
-    prefix,
+    url,
     async stop() {
+      if (exited) return;
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
-      const cleanup = new pg.Client({ connectionString: ADMIN_URL });
-      await cleanup.connect();
-      await cleanup.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await cleanup.end();
-      for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) if (keys.length) await redis.del(keys);
     },
   };
 }
@@ -131,7 +245,7 @@ async function startServer(algorithm, redis) {
 async function makeUsers(url, count) {
   const users = [];
   for (let i = 0; i < count; i += 1) {
-    const email = `bench.${i}.${Date.now()}@example.com`;
+    const email = `bench.${i}.${randomBytes(4).toString('hex')}@example.com`;
     await post(url, '/api/auth/register', { email, password: PASSWORD });
     const token = await post(url, '/api/auth/token/login', { email, password: PASSWORD });
     const session = await fetch(`${url}/api/auth/session/login`, {
@@ -139,42 +253,81 @@ async function makeUsers(url, count) {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email, password: PASSWORD }),
     });
+    if (!session.ok) throw new Error(`session login: ${session.status}`);
     const cookie = session.headers.getSetCookie()[0].split(';')[0];
-    users.push({ email, accessToken: token.body.accessToken, refreshToken: token.body.refreshToken, cookie });
+    const { csrfToken } = await session.json();
+    users.push({
+      id: token.body.user.id,
+      email,
+      accessToken: token.body.accessToken,
+      refreshToken: token.body.refreshToken,
+      cookie,
+      csrfToken,
+    });
   }
   return users;
 }
 
-async function post(url, path, body) {
-  const response = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+async function post(url, path, body, headers = {}) {
+  const response = await fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await response.text();
   if (!response.ok) throw new Error(`${path}: ${response.status} ${text}`);
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
 }
 
-function summarize(name, result, baseline) {
-  const total = result.requests.total ?? result.requests.sent;
+/** Options that spread requests over every user's credentials, one after another per connection. */
+function rotating(url, path, headers, method = 'GET', bodies) {
+  let next = 0;
+  return {
+    url,
+    requests: [
+      {
+        method,
+        path,
+        setupRequest(request) {
+          const i = next++ % headers.length;
+          return {
+            ...request,
+            headers: { ...request.headers, ...headers[i] },
+            ...(bodies ? { body: bodies[i] } : {}),
+          };
+        },
+      },
+    ],
+  };
+}
+
+function summarize(name, result, bound) {
+  const total = result.requests.sent ?? result.requests.total;
   const ok = result['2xx'];
-  const non2xx = result.non2xx + result.errors + result.timeouts;
+  const failed = result.non2xx + result.errors + result.timeouts;
+  const valid = ok > 0 && failed <= Math.max(ok + failed, 1) * 0.01;
   const summary = {
     name,
-    requests: total,
-    non2xx,
-    valid: ok > 0 && non2xx <= total * 0.01,
-    rps: Math.round(ok / result.duration),
+    sent: total,
+    ok,
+    failed,
+    valid,
+    rps: valid ? Math.round(ok / result.duration) : null,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
   };
-  if (baseline?.rps) summary.ratio = Number((summary.rps / baseline.rps).toFixed(3));
+  if (valid && bound?.rps) summary.ratio = Number((summary.rps / bound.rps).toFixed(3));
+  if (valid && bound?.name) summary.boundedBy = bound.name;
   return summary;
 }
 
-async function run(name, options, baseline) {
+async function run(name, options, bound) {
   const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...options });
-  return summarize(name, result, baseline);
+  return summarize(name, result, bound);
 }
 
-async function runRefresh(url, users, baseline) {
+async function runRefresh(url, users, bound) {
+  let next = 0;
   const result = await autocannon({
     url,
     connections: CONNECTIONS,
@@ -185,8 +338,8 @@ async function runRefresh(url, users, baseline) {
         path: '/api/auth/token/refresh',
         headers: { 'content-type': 'application/json' },
         setupRequest(request, context) {
-          // Each connection owns one family and presents every refresh token exactly once.
-          context.token ??= users[(context.index = (globalThis.__next = (globalThis.__next ?? -1) + 1)) % users.length].refreshToken;
+          // Each connection owns one family and presents each of its refresh tokens once.
+          context.token ??= users[next++ % users.length].refreshToken;
           return { ...request, body: JSON.stringify({ refreshToken: context.token }) };
         },
         onResponse(status, body, context) {
@@ -195,13 +348,14 @@ async function runRefresh(url, users, baseline) {
       },
     ],
   });
-  return summarize('ES256: POST /api/auth/token/refresh (rotation)', result, baseline);
+  return summarize('ES256: POST /api/auth/token/refresh (rotation)', result, bound);
 }
 
 async function bcryptBound(concurrency) {
   const input = createHash('sha384').update(PASSWORD).digest('base64');
   const hash = await bcrypt.hash(input, COST);
-  const deadline = Date.now() + DURATION * 1000;
+  const started = Date.now();
+  const deadline = started + DURATION * 1000;
   let done = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -211,41 +365,217 @@ async function bcryptBound(concurrency) {
       }
     }),
   );
-  return { name: `in-process bcrypt compare, cost ${COST}, concurrency ${concurrency}`, rps: Math.round(done / DURATION), valid: true };
+  const rps = Math.round(done / ((Date.now() - started) / 1000));
+  return {
+    name: `bcrypt compare in-process, cost ${COST}, ${concurrency} at once, one core (bound)`,
+    rps,
+    valid: true,
+  };
 }
 
-async function commandCalls(redis) {
-  const info = await redis.info('commandstats');
-  let calls = 0;
-  for (const match of info.matchAll(/calls=(\d+)/g)) calls += Number(match[1]);
-  return calls;
+/**
+ * Store round trips of one request: PostgreSQL transactions of the service's own database (from its
+ * statistics, flushed by then) and Redis commands under its key prefix (MONITOR, only during the sample).
+ */
+async function storeTrips(server, redis, storage, headers) {
+  await fetchOk(`${server.url}/api/me`, headers); // warm the caches
+  const transactionsBefore = await databaseTransactions(storage);
+  const lookupsBefore = await cacheLookups(server.url);
+  const monitor = redis.duplicate();
+  await monitor.connect();
+  let redisCommands = 0;
+  await monitor.monitor((line) => {
+    // Heartbeat probes of the revocation subscription are the service's, not the request's.
+    if (line.includes(`"${storage.prefix}`) && !/"publish"/i.test(line)) redisCommands += 1;
+  });
+  for (let i = 0; i < SAMPLE; i += 1) await fetchOk(`${server.url}/api/me`, headers);
+  await sleep(200);
+  await monitor.close();
+  const lookupsAfter = await cacheLookups(server.url);
+  const transactions = (await databaseTransactions(storage)) - transactionsBefore;
+  const lookups = Object.fromEntries(
+    Object.keys(lookupsAfter).map((result) => [
+      result,
+      round((lookupsAfter[result] - (lookupsBefore[result] ?? 0)) / SAMPLE),
+    ]),
+  );
+  return {
+    requests: SAMPLE,
+    databaseTransactions: round(transactions / SAMPLE),
+    redisCommands: round(redisCommands / SAMPLE),
+    revocationCacheLookups: lookups,
+    requestHeaderBytes: Object.entries(headers).reduce(
+      (sum, [name, value]) => sum + name.length + 2 + value.length,
+      0,
+    ),
+  };
 }
 
-function perRequest(before, after, summary) {
-  return Number(((after - before) / Math.max(1, summary)).toFixed(3));
+async function fetchOk(url, headers) {
+  const response = await fetch(url, { headers });
+  await response.arrayBuffer();
+  if (!response.ok) throw new Error(`${url}: ${response.status}`);
 }
 
-async function sessionMemory(redis, prefix) {
-  for await (const keys of redis.scanIterator({ MATCH: `${prefix}sess:*`, COUNT: 1000 })) {
-    if (keys.length) return Number(await redis.sendCommand(['MEMORY', 'USAGE', keys[0]]));
+async function databaseTransactions(storage) {
+  await sleep(PG_STATS_FLUSH_MS);
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  const { rows } = await client.query(
+    'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1',
+    [storage.name],
+  );
+  await client.end();
+  // This query's own connection is to the admin database, so it does not count itself.
+  return Number(rows[0].n);
+}
+
+async function cacheLookups(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const lookups = {};
+  for (const match of text.matchAll(/^revocation_cache_lookups_total\{result="(\w+)"\} (\d+)/gm))
+    lookups[match[1]] = Number(match[2]);
+  return lookups;
+}
+
+async function sizes(redis, server, storage, user) {
+  const sessionKey = await sessionKeyOf(redis, storage, user);
+  const indexKey = `${storage.prefix}user-sessions:{${user.id}}`;
+  const indexOne = await memoryUsage(redis, indexKey);
+  // A second session of the same user: what one more index entry costs.
+  await fetch(`${server.url}/api/auth/session/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: user.email, password: PASSWORD }),
+  });
+  const indexTwo = await memoryUsage(redis, indexKey);
+  return {
+    sessionCookieBytes: user.cookie.length,
+    sessionCookieHeaderBytes: 'cookie: '.length + user.cookie.length,
+    bearerHeaderBytes: 'authorization: Bearer '.length + user.accessToken.length,
+    redisSessionValueBytes: (await redis.get(sessionKey))?.length,
+    redisSessionMemoryUsageBytes: await memoryUsage(redis, sessionKey),
+    redisIndexMemoryUsageOneEntryBytes: indexOne,
+    redisIndexEntryBytes: indexTwo - indexOne,
+    accessTokenClaims: JSON.parse(Buffer.from(user.accessToken.split('.')[1], 'base64url').toString()),
+    accessTokenHeader: JSON.parse(Buffer.from(user.accessToken.split('.')[0], 'base64url').toString()),
+  };
+}
+
+async function sessionKeyOf(redis, storage, user) {
+  const [sid] = Object.values(await redis.hGetAll(`${storage.prefix}user-sessions:{${user.id}}`));
+  if (!sid) throw new Error('session not found in the index');
+  return `${storage.prefix}sess:${sid}`;
+}
+
+function memoryUsage(redis, key) {
+  return redis.sendCommand(['MEMORY', 'USAGE', key, 'SAMPLES', '0']).then(Number);
+}
+
+/**
+ * How long after a revoking request returns on one instance another instance still accepts the revoked
+ * credential: a client polls instance B with it while revoking on instance A, and the last request B
+ * accepted is compared with the revoking response. Also the time until an extra Redis subscriber hears
+ * the invalidation. Negative: before the revoking response.
+ */
+async function revocationLatency(a, b, redis, storage) {
+  const subscriber = redis.duplicate();
+  await subscriber.connect();
+  const heard = [];
+  await subscriber.subscribe(`${storage.prefix}revocations`, (message) => {
+    if (message.includes('changed')) heard.push(performance.now());
+  });
+  const samples = { token: [], session: [] };
+  for (let i = 0; i < LATENCY_SAMPLES; i += 1) {
+    const [user] = await makeUsers(a.url, 1);
+    for (const method of ['token', 'session']) {
+      const headers =
+        method === 'token' ? { authorization: `Bearer ${user.accessToken}` } : { cookie: user.cookie };
+      samples[method].push(await race(a, b, headers, method, user, heard));
+    }
   }
-  return undefined;
+  await subscriber.close();
+  const describe = (list, field) => {
+    const values = list
+      .map((sample) => sample[field])
+      .filter((value) => value !== undefined)
+      .sort((x, y) => x - y);
+    return { median: round(values[Math.floor(values.length / 2)]), max: round(values.at(-1)) };
+  };
+  return Object.fromEntries(
+    Object.entries(samples).map(([method, list]) => [
+      method,
+      {
+        samples: list.length,
+        lastAcceptedRequestSentAfterRevokeMs: describe(list, 'lastAccepted'),
+        firstRefusedAnswerAfterRevokeMs: describe(list, 'firstRefused'),
+        invalidationHeardAfterRevokeMs: describe(list, 'heard'),
+        acceptedAfterRevokeResponse: list.filter((sample) => sample.lastAccepted > 0).length,
+      },
+    ]),
+  );
 }
 
-async function eventLoopP99(url) {
+async function race(a, b, headers, method, user, heard) {
+  await fetchOk(`${b.url}/api/me`, headers);
+  let stop = false;
+  let lastAcceptedSentAt = -Infinity;
+  let firstRefusedAt;
+  const poller = (async () => {
+    while (!stop) {
+      const sentAt = performance.now();
+      const response = await fetch(`${b.url}/api/me`, { headers });
+      await response.arrayBuffer();
+      if (response.status === 200) lastAcceptedSentAt = sentAt;
+      else {
+        firstRefusedAt ??= performance.now();
+        stop = true;
+      }
+    }
+  })();
+  await sleep(5);
+  const heardBefore = heard.length;
+  // Token: logout of its family (a cached fact). Session: logout-all, which moves the user's stamp first.
+  if (method === 'token')
+    await post(a.url, '/api/auth/token/logout', { refreshToken: user.refreshToken }, headers);
+  else await post(a.url, '/api/me/logout-all', undefined, { ...headers, 'x-csrf-token': user.csrfToken });
+  const revokedAt = performance.now();
+  for (let i = 0; i < 200 && !stop; i += 1) await sleep(5);
+  stop = true;
+  await poller;
+  return {
+    lastAccepted: lastAcceptedSentAt - revokedAt,
+    firstRefused: firstRefusedAt === undefined ? undefined : firstRefusedAt - revokedAt,
+    heard: heard.length > heardBefore ? heard[heardBefore] - revokedAt : undefined,
+  };
+}
+
+async function scrapeEventLoopP99(url) {
   const text = await (await fetch(`${url}/metrics`)).text();
   const match = /^nodejs_eventloop_lag_p99_seconds\S* ([\d.e+-]+)/m.exec(text);
-  return match ? Number((Number(match[1]) * 1000).toFixed(2)) : undefined;
+  return match ? round(Number(match[1]) * 1000) : undefined;
 }
 
-function printTable(results) {
-  const rows = Object.values(results.scenarios);
-  console.log('\n| scenario | req/s | p50 ms | p99 ms | ratio | non-2xx | valid |');
+function round(value) {
+  return value === undefined || Number.isNaN(value) ? undefined : Number(value.toFixed(3));
+}
+
+function printReport(results) {
+  console.log('\n| scenario | req/s | p50 ms | p99 ms | ratio to bound | failed | valid |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
-  for (const row of rows) {
-    console.log(`| ${row.name} | ${row.valid ? row.rps : 'invalid'} | ${row.p50Ms ?? ''} | ${row.p99Ms ?? ''} | ${row.ratio ?? ''} | ${row.non2xx ?? ''} | ${row.valid} |`);
+  for (const row of Object.values(results.scenarios)) {
+    console.log(
+      `| ${row.name} | ${row.valid ? row.rps : 'invalid'} | ${row.p50Ms ?? ''} | ${row.p99Ms ?? ''} | ${row.ratio ?? ''} | ${row.failed ?? ''} | ${row.valid} |`,
+    );
   }
-  console.log('\nsizes:', JSON.stringify(results.sizes), '\nstore:', JSON.stringify(results.store));
-  const refresh = results.scenarios.refresh;
-  if (refresh) console.log(`event-loop p99 during login burst: ${results.scenarios['token-login'].eventLoopDelayP99Ms} ms`);
+  const login = results.scenarios['token-login'];
+  if (login) console.log(`\nevent-loop delay p99 during the login scenario: ${login.eventLoopDelayP99Ms} ms`);
+  console.log('\nper request:', JSON.stringify(results.perRequest, null, 2));
+  console.log('sizes:', JSON.stringify(results.sizes, null, 2));
+  console.log('revocation:', JSON.stringify(results.revocation, null, 2));
+  console.log(
+    'load average at start and end:',
+    results.host.loadAverageAtStart,
+    results.host.loadAverageAtEnd,
+  );
 }
