@@ -6,11 +6,14 @@ const CHANNEL = 'auth_revocations';
 const reconnectDelay = (retries: number): number => Math.min(100 * 2 ** retries, 2000);
 
 /**
- * Invalidations over PostgreSQL LISTEN/NOTIFY, for instances sharing a database without Redis. Notified
- * through the pool; heard on a dedicated connection, reopened with backoff whenever it drops.
+ * Invalidations over PostgreSQL LISTEN/NOTIFY, for instances sharing a database without Redis, on one
+ * dedicated connection per instance, reopened with backoff whenever it drops. It notifies on that connection
+ * too: announcing runs while the committed transaction still holds its pool connection, so a pool exhausted
+ * by committing transactions would wait on itself. Only while it is down does a notification take the pool.
  */
 export class PostgresRevocationBus extends MessageBus {
   private connection?: Client;
+  private listening = false;
   private retries = 0;
   private closed = false;
   private retryTimer?: NodeJS.Timeout;
@@ -23,7 +26,9 @@ export class PostgresRevocationBus extends MessageBus {
   }
 
   protected async send(payload: string): Promise<void> {
-    await this.dataSource.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]);
+    const sql = 'SELECT pg_notify($1, $2)';
+    if (this.connection && this.listening) await this.connection.query(sql, [CHANNEL, payload]);
+    else await this.dataSource.query(sql, [CHANNEL, payload]);
   }
 
   protected open(): void {
@@ -46,6 +51,7 @@ export class PostgresRevocationBus extends MessageBus {
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
+      this.listening = true;
       if (this.retries > 0) this.logger.log('revocation subscription restored');
       this.retries = 0;
       this.subscribed();
@@ -57,6 +63,7 @@ export class PostgresRevocationBus extends MessageBus {
   private reconnectLater(client: Client): void {
     if (client !== this.connection) return;
     this.connection = undefined;
+    this.listening = false;
     this.broken();
     client.end().catch(() => undefined);
     if (this.closed) return;
