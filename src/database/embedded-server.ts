@@ -8,6 +8,7 @@ const READY_FOR_QUERY = 0x5a; // 'Z'
 const IDLE = 0x49; // 'I': the status byte of a ReadyForQuery outside any transaction block
 const TERMINATE = 0x58; // 'X'
 const SYNC = Buffer.from([0x53, 0, 0, 0, 4]);
+const PRE_STARTUP_REQUESTS = new Set([SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST]);
 
 /**
  * Serves one PGlite database to many `pg` connections on a Unix socket.
@@ -25,7 +26,7 @@ export class EmbeddedServer {
   private readonly connections = new Set<EmbeddedConnection>();
   private readonly turns = new Turns();
 
-  constructor(private readonly db: PGlite) {
+  constructor(db: PGlite) {
     this.server = createServer((socket) => {
       const connection = new EmbeddedConnection(socket, db, this.turns);
       this.connections.add(connection);
@@ -51,27 +52,29 @@ export class EmbeddedServer {
   }
 }
 
-/** First come, first served: whoever holds the session releases it before the next waiter gets it. */
+/** First come, first served: a release hands the session straight to the next waiter, never to a newcomer. */
 class Turns {
   private held = false;
   private readonly waiting: (() => void)[] = [];
 
   async take(): Promise<() => void> {
     if (this.held) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.held = true;
+    else this.held = true;
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.held = false;
-      this.waiting.shift()?.();
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.held = false;
     };
   }
 }
 
 class EmbeddedConnection {
   private input = Buffer.alloc(0);
-  private readonly messages: Buffer[] = [];
+  private readonly messages: { beforeStartup: boolean; bytes: Buffer }[] = [];
+  /** Set as soon as the startup message is framed: everything after it is a typed message. */
   private startedUp = false;
   private release: (() => void) | undefined;
   private work: Promise<void> = Promise.resolve();
@@ -103,9 +106,12 @@ class EmbeddedConnection {
     this.input = Buffer.concat([this.input, chunk]);
     for (;;) {
       const length = this.nextMessageLength();
+      if (length !== undefined && length < (this.startedUp ? 5 : 8)) return void this.end();
       if (length === undefined || this.input.length < length) break;
-      this.messages.push(this.input.subarray(0, length));
+      const bytes = this.input.subarray(0, length);
       this.input = this.input.subarray(length);
+      this.messages.push({ beforeStartup: !this.startedUp, bytes });
+      if (!this.startedUp && !PRE_STARTUP_REQUESTS.has(bytes.readInt32BE(4))) this.startedUp = true;
     }
     this.work = this.work.then(() => this.drain());
   }
@@ -118,12 +124,12 @@ class EmbeddedConnection {
 
   private async drain(): Promise<void> {
     while (!this.ended && this.messages.length > 0) {
-      const message = this.messages.shift()!;
+      const { beforeStartup, bytes } = this.messages.shift()!;
       try {
-        if (this.startedUp) await this.execute(message);
-        else await this.startUp(message);
+        if (beforeStartup) await this.startUp(bytes);
+        else await this.execute(bytes);
       } catch {
-        // The database itself failed (closed, or the WebAssembly aborted): the client sees a dropped connection.
+        // PGlite itself failed (closed, or its WebAssembly aborted): the client sees a dropped connection.
         void this.end();
       }
     }
@@ -137,12 +143,11 @@ class EmbeddedConnection {
     }
     // PGlite has no other backend to cancel a query on.
     if (code === CANCEL_REQUEST) return void this.socket.end();
-    this.startedUp = true;
     await this.execute(message);
   }
 
   private async execute(message: Buffer): Promise<void> {
-    if (message[0] === TERMINATE && this.startedUp) return void this.end();
+    if (message[0] === TERMINATE) return void this.end();
     this.release ??= await this.turns.take();
     if (this.ended) return;
     const output: Buffer[] = [];
