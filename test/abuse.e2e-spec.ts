@@ -262,7 +262,7 @@ describe('abuse resistance', () => {
       expect(live).toEqual([{ count: '1' }]);
     });
 
-    it('keeps every connection’s query whole while queries and transactions run side by side', async () => {
+    it("keeps every connection's query whole while queries and transactions run side by side", async () => {
       // On the embedded database all connections share one PGlite session; interleaved protocol messages
       // used to swap one query's statement for another's. PostgreSQL runs the same check trivially.
       const dataSource = a.current().app.get(DataSource);
