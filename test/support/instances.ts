@@ -61,11 +61,17 @@ export async function spawnInstance(env: Env, options: { readyTimeoutMs?: number
     env: { PATH: process.env.PATH, ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // A test process that dies must not leave services running behind it.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | string>((resolveExit) =>
-    child.once('exit', (code, signal) => resolveExit(code ?? signal ?? 'unknown')),
+    child.once('exit', (code, signal) => {
+      process.removeListener('exit', reap);
+      resolveExit(code ?? signal ?? 'unknown');
+    }),
   );
   const url = `http://127.0.0.1:${port}`;
   const instance: Instance = {

@@ -87,7 +87,17 @@ export class TcpProxy {
 
   private drop(link: Link): void {
     if (!this.links.delete(link)) return;
-    if (!link.client.destroyed) link.client.resetAndDestroy();
-    if (link.upstream && !link.upstream.destroyed) link.upstream.resetAndDestroy();
+    reset(link.client);
+    if (link.upstream) reset(link.upstream);
+  }
+}
+
+/** A TCP reset where the socket is TCP; a Unix socket (the embedded database's) can only be closed. */
+function reset(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
   }
 }
