@@ -1,14 +1,6 @@
 import request from 'supertest';
 import { registerUser, RegisteredUser, STRONG_PASSWORD } from './support/factories';
-import {
-  expectError,
-  refresh,
-  sessionLogin,
-  SessionLogin,
-  sleep,
-  TokenPair,
-  tokenLogin,
-} from './support/clients';
+import { expectError, sessionLogin, SessionLogin, sleep, TokenPair, tokenLogin } from './support/clients';
 import { ensureBuilt, Instance, shareDatabase, SharedDatabase, spawnInstance } from './support/instances';
 import { RedisServer, startRedisServer } from './support/redis-server';
 import { TcpProxy } from './support/tcp-proxy';
