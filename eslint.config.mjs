@@ -3,9 +3,7 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  {
-    ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.data/**', 'bench/**', '.ci/**', '*.js', '*.mjs'],
-  },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.data/**', 'bench/**', '*.js', '*.mjs', '.ci/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

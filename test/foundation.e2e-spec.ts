@@ -12,6 +12,7 @@ describe('foundation: register, errors, platform, operations', () => {
       ...storage.env,
       ADMIN_EMAIL: 'Root@Example.com',
       ADMIN_PASSWORD: STRONG_PASSWORD,
+      CORS_ORIGINS: 'https://app.example,https://admin.example',
     });
   });
 
@@ -129,6 +130,24 @@ describe('foundation: register, errors, platform, operations', () => {
   });
 
   describe('platform', () => {
+    it('allows CORS_ORIGINS with credentials, answers their preflights, and varies on Origin', async () => {
+      const preflight = await api()
+        .options('/api/me/password')
+        .set('Origin', 'https://app.example')
+        .set('Access-Control-Request-Method', 'POST')
+        .set('Access-Control-Request-Headers', 'content-type,x-csrf-token');
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers['access-control-allow-origin']).toBe('https://app.example');
+      expect(preflight.headers['access-control-allow-credentials']).toBe('true');
+      expect(preflight.headers['access-control-allow-headers']?.toLowerCase()).toContain('x-csrf-token');
+      const allowed = await api().get('/health/live').set('Origin', 'https://admin.example').expect(200);
+      expect(allowed.headers['access-control-allow-origin']).toBe('https://admin.example');
+      expect(allowed.headers['vary']).toMatch(/Origin/);
+      const foreign = await api().get('/health/live').set('Origin', 'https://evil.example').expect(200);
+      expect(foreign.headers['access-control-allow-origin']).toBeUndefined();
+      expect(foreign.headers['vary']).toMatch(/Origin/);
+    });
+
     it('sends helmet headers and no-store on API responses', async () => {
       const response = await api().post('/api/auth/register').send({}).expect(400);
       expect(response.headers['x-content-type-options']).toBe('nosniff');

@@ -33,6 +33,13 @@ export class AuditService {
     });
   }
 
+  /** Erases what the trail holds about a deleted user beyond the id: addresses, agents, details. */
+  async forget(userId: string, manager: EntityManager): Promise<void> {
+    await manager
+      .getRepository(AuditEvent)
+      .update({ userId }, { ip: null, userAgent: null, detail: () => "'{}'::jsonb" });
+  }
+
   async list(query: AuditQuery): Promise<{ items: AuditEvent[]; total: number }> {
     const [items, total] = await this.events.findAndCount({
       where: {

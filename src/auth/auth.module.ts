@@ -5,15 +5,36 @@ import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { SessionModule } from '../session/session.module';
 import { TokenModule } from '../token/token.module';
 import { UsersModule } from '../users/users.module';
+import { AccountService } from './account.service';
+import { AdminController } from './admin.controller';
+import { AnyAuthGuard } from './any-auth.guard';
 import { LocalStrategy } from './local.strategy';
 import { LoginService } from './login.service';
+import { MeController } from './me.controller';
 import { RegisterController } from './register.controller';
+import { RolesGuard } from './roles.guard';
 import { SessionAuthController } from './session-auth.controller';
+import { SignIns } from './sign-ins.service';
 import { TokenAuthController } from './token-auth.controller';
+import { TokenRefreshService } from './token-refresh.service';
 
 @Module({
   imports: [PassportModule, UsersModule, AuditModule, SessionModule, TokenModule, RateLimitModule],
-  controllers: [RegisterController, SessionAuthController, TokenAuthController],
-  providers: [LoginService, LocalStrategy],
+  controllers: [
+    RegisterController,
+    SessionAuthController,
+    TokenAuthController,
+    MeController,
+    AdminController,
+  ],
+  providers: [
+    LoginService,
+    TokenRefreshService,
+    LocalStrategy,
+    AnyAuthGuard,
+    RolesGuard,
+    SignIns,
+    AccountService,
+  ],
 })
 export class AuthModule {}

@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Client, ClientInfo } from '../common/client-info';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
+import { Public } from '../common/public.decorator';
 import { LoginThrottle } from '../rate-limit/login-throttle';
 import { toPublicUser } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
@@ -10,6 +11,7 @@ import { UserEnvelopeDto } from './dto/user.response';
 
 @ApiTags('auth')
 @Controller('api/auth')
+@Public()
 export class RegisterController {
   constructor(
     private readonly users: UsersService,

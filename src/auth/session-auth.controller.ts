@@ -6,6 +6,7 @@ import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
+import { Public } from '../common/public.decorator';
 import { SessionAuth } from '../session/session.guard';
 import { SessionService } from '../session/session.service';
 import { TrustedOriginGuard } from '../session/trusted-origin.guard';
@@ -29,6 +30,7 @@ export class SessionAuthController {
 
   @Post('login')
   @HttpCode(200)
+  @Public()
   @UseGuards(TrustedOriginGuard, LocalAuthGuard)
   @ApiOperation({ summary: 'Log in with email and password; sets the session cookie' })
   @ApiOkResponse({ type: SessionLoginResponseDto })

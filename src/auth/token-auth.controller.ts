@@ -1,17 +1,18 @@
 import { Body, Controller, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
 import { assertTrustedOrigin, CSRF_HEADER } from '../common/csrf';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
+import { Public } from '../common/public.decorator';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { JwtGuard } from '../token/jwt.guard';
+import { BearerAuth } from '../token/jwt.guard';
 import { Presentation, RefreshFamilies, TokenGrant } from '../token/refresh-families.service';
 import { toPublicUser, User } from '../users/user.entity';
 import { RefreshTokenDto, TokenLoginDto, TokenResponseDto } from './dto/token.dto';
 import { LocalAuthGuard } from './local-auth.guard';
+import { TokenRefreshService } from './token-refresh.service';
 
 const COOKIE_PATH = '/api/auth/token';
 
@@ -22,6 +23,7 @@ export class TokenAuthController {
 
   constructor(
     private readonly families: RefreshFamilies,
+    private readonly refreshes: TokenRefreshService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.cookieName = config.session.cookieSecure ? '__Secure-rt' : 'rt';
@@ -29,6 +31,7 @@ export class TokenAuthController {
 
   @Post('login')
   @HttpCode(200)
+  @Public()
   @UseGuards(LocalAuthGuard)
   @ApiOperation({ summary: 'Log in for an access token and a refresh token' })
   @ApiOkResponse({ type: TokenResponseDto })
@@ -48,6 +51,7 @@ export class TokenAuthController {
 
   @Post('refresh')
   @HttpCode(200)
+  @Public()
   @ApiOperation({ summary: 'Rotate a refresh token (body or `rt` cookie) for new tokens' })
   @ApiOkResponse({ type: TokenResponseDto })
   @ApiErrors(
@@ -64,16 +68,13 @@ export class TokenAuthController {
     @Res({ passthrough: true }) response: Response,
     @Client() client: ClientInfo,
   ): Promise<TokenResponseDto> {
-    const presentation = this.presentation(body, request);
-    if (!presentation) throw new AppError('REFRESH_TOKEN_INVALID');
-    const grant = await this.families.refresh(presentation, client);
+    const grant = await this.refreshes.refresh(this.presentation(body, request), client);
     return this.reply(grant, grant.csrfToken !== undefined, response);
   }
 
   @Post('logout')
   @HttpCode(204)
-  @UseGuards(JwtGuard)
-  @ApiBearerAuth('bearer')
+  @BearerAuth()
   @ApiOperation({ summary: 'Revoke the refresh family and the access token' })
   @ApiNoContentResponse({ description: 'Logged out' })
   @ApiErrors(

@@ -75,7 +75,7 @@ export class PinoNestLogger implements LoggerService {
     const context = typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : undefined;
     if (message !== null && typeof message === 'object') {
       const text = rest.find((item, index) => typeof item === 'string' && index < rest.length - 1);
-      this.logger[level]({ context, ...(message) }, typeof text === 'string' ? text : '');
+      this.logger[level]({ context, ...message }, typeof text === 'string' ? text : '');
     } else {
       this.logger[level]({ context }, String(message));
     }

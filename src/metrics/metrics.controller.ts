@@ -1,4 +1,5 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
+import { Public } from '../common/public.decorator';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AppError } from '../common/app-error';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
@@ -6,6 +7,7 @@ import { MetricsService } from './metrics.service';
 
 @ApiTags('operations')
 @Controller('metrics')
+@Public()
 export class MetricsController {
   constructor(
     private readonly metrics: MetricsService,

@@ -56,7 +56,11 @@ export class SessionService {
   }
 
   /** Logs a user in on a brand-new session id, whatever id the client arrived with (fixation). */
-  async start(request: Request, user: { id: string }, client: ClientInfo): Promise<StartedSession> {
+  async start(
+    request: Request,
+    user: { id: string; revokedBefore: Date | null },
+    client: ClientInfo,
+  ): Promise<StartedSession> {
     const previous = request.session;
     const replaced = previous.userId && previous.publicId ? [previous.userId, previous.publicId] : undefined;
     // regenerate destroys the previous id in the store, so a pre-login id can never carry this login.
@@ -67,7 +71,8 @@ export class SessionService {
     Object.assign(session, {
       userId: user.id,
       publicId: randomUUID(),
-      authAt: now,
+      // Dated no earlier than the user's revocation stamp, which may lie up to a second ahead.
+      authAt: Math.max(now, user.revokedBefore?.getTime() ?? 0),
       createdAt: now,
       lastSeenAt: now,
       csrfToken: newCsrfToken(),

@@ -1,6 +1,7 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/openapi';
+import { Public } from '../common/public.decorator';
 import { SigningKeys } from './signing-keys';
 
 export class JwksDto {
@@ -14,6 +15,7 @@ export class JwksDto {
 
 @ApiTags('tokens')
 @Controller('.well-known')
+@Public()
 export class JwksController {
   constructor(private readonly keys: SigningKeys) {}
 

@@ -1,4 +1,5 @@
-import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { applyDecorators, CanActivate, ExecutionContext, Injectable, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { BearerAuthenticator } from './bearer-authenticator';
 
@@ -11,4 +12,9 @@ export class JwtGuard implements CanActivate {
     await this.bearer.authenticate(context.switchToHttp().getRequest<Request>());
     return true;
   }
+}
+
+/** The guard and its OpenAPI security scheme, applied together so neither is forgotten. */
+export function BearerAuth(): MethodDecorator & ClassDecorator {
+  return applyDecorators(UseGuards(JwtGuard), ApiBearerAuth('bearer'));
 }

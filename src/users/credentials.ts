@@ -9,7 +9,7 @@ const CONTROL = /\p{Cc}/u;
 
 /** The zxcvbn-ts list of common passwords (about 49,000), compared without case. */
 const COMMON_PASSWORDS = new Set(
-  (dictionary['passwords-common']).map((password) => password.normalize('NFKC').toLowerCase()),
+  dictionary['passwords-common'].map((password) => password.normalize('NFKC').toLowerCase()),
 );
 
 /** Trimmed, Unicode NFKC, lower-cased without locale rules: the form in which emails are unique. */

@@ -107,25 +107,53 @@ export class UsersService implements OnApplicationBootstrap {
     return { items, total };
   }
 
-  /** Sets the new password hash and revokes everything that authenticated before now. */
-  async changePassword(userId: string, newPassword: string, manager: EntityManager): Promise<Date> {
+  /** Applies the password policy and hashes, outside any transaction: bcrypt must not hold a connection. */
+  async hashNewPassword(newPassword: string, field = 'newPassword'): Promise<string> {
     const weak = passwordProblem(newPassword);
-    if (weak) throw AppError.validation('newPassword', weak);
-    const passwordHash = await this.hasher.hash(newPassword);
-    const revokedBefore = new Date();
-    await manager.getRepository(User).update({ id: userId }, { passwordHash, revokedBefore });
-    return revokedBefore;
+    if (weak) throw AppError.validation(field, weak);
+    return this.hasher.hash(newPassword);
+  }
+
+  /** Stores a hash from hashNewPassword and revokes everything that authenticated before now. */
+  setPasswordHash(userId: string, passwordHash: string, manager: EntityManager): Promise<Date> {
+    return this.stamp(userId, 'revokedBefore', manager, { passwordHash });
   }
 
   /** Sessions read the role on each request; access tokens carry it, so they are revoked. */
   async setRole(userId: string, role: Role, manager: EntityManager): Promise<void> {
-    await manager.getRepository(User).update({ id: userId }, { role, tokensRevokedBefore: new Date() });
+    await this.stamp(userId, 'tokensRevokedBefore', manager, { role });
   }
 
-  async revokeAll(userId: string, manager: EntityManager = this.users.manager): Promise<Date> {
-    const revokedBefore = new Date();
-    await manager.getRepository(User).update({ id: userId }, { revokedBefore });
-    return revokedBefore;
+  revokeAll(userId: string, manager: EntityManager = this.users.manager): Promise<Date> {
+    return this.stamp(userId, 'revokedBefore', manager);
+  }
+
+  /**
+   * Moves a revocation stamp forward. Stamps are whole seconds, like the access tokens' `iat`: a stamp
+   * revokes what is dated before it, and what is issued after it is dated no earlier than it (AccessTokens,
+   * SessionService). So each stamp lies past both earlier stamps: a credential issued in the same second
+   * as an earlier stamp, and dated to it, is still caught by the next one.
+   */
+  private async stamp(
+    userId: string,
+    column: 'revokedBefore' | 'tokensRevokedBefore',
+    manager: EntityManager,
+    changes: Partial<Pick<User, 'passwordHash' | 'role'>> = {},
+  ): Promise<Date> {
+    const result = await manager
+      .createQueryBuilder()
+      .update(User)
+      .set({
+        ...changes,
+        [column]: () =>
+          "GREATEST(:nextSecond, revoked_before + interval '1 second', tokens_revoked_before + interval '1 second')",
+      })
+      .setParameter('nextSecond', new Date((Math.floor(Date.now() / 1000) + 1) * 1000))
+      .where('id = :userId', { userId })
+      .returning(column === 'revokedBefore' ? 'revoked_before' : 'tokens_revoked_before')
+      .execute();
+    const row = (result.raw as Record<string, Date>[])[0];
+    return row ? Object.values(row)[0] : new Date();
   }
 
   async delete(userId: string, manager: EntityManager): Promise<void> {

@@ -1,0 +1,110 @@
+import { Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import { AuditService } from '../audit/audit.service';
+import { AppError } from '../common/app-error';
+import type { ClientInfo } from '../common/client-info';
+import type { Principal } from '../common/principal';
+import { LoginThrottle } from '../rate-limit/login-throttle';
+import { SessionService } from '../session/session.service';
+import { RefreshFamilies } from '../token/refresh-families.service';
+import { Role, User } from '../users/user.entity';
+import { UsersService } from '../users/users.service';
+
+/** Changes to an account that reach every sign-in: password, deletion, role. */
+@Injectable()
+export class AccountService {
+  constructor(
+    private readonly users: UsersService,
+    private readonly sessions: SessionService,
+    private readonly families: RefreshFamilies,
+    private readonly audit: AuditService,
+    private readonly throttle: LoginThrottle,
+  ) {}
+
+  /**
+   * Revokes every other session and family. The caller's own sign-in survives: a cookie session moves to a
+   * new id authenticated now; a token family stays, and the client refreshes for a working access token.
+   */
+  async changePassword(
+    principal: Principal,
+    passwords: { currentPassword: string; newPassword: string },
+    client: ClientInfo,
+    request: Request,
+  ): Promise<void> {
+    const user = await this.caller(principal);
+    await this.confirmPassword(user, passwords.currentPassword, 'currentPassword', client);
+    const passwordHash = await this.users.hashNewPassword(passwords.newPassword);
+    const ownFamily = principal.method === 'token' ? principal.sessionId : undefined;
+    const revokedBefore = await this.users.transaction(async (manager) => {
+      const stamp = await this.users.setPasswordHash(user.id, passwordHash, manager);
+      await this.families.revokeAllFamilies(user.id, 'password_changed', ownFamily, manager);
+      await this.audit.record('password.changed', user.id, client, { method: principal.method }, manager);
+      return stamp;
+    });
+    if (principal.method === 'session') {
+      await this.sessions.revokeAll(user.id, principal.sessionId);
+      await this.sessions.rotateId(request, { authAt: revokedBefore.getTime() });
+    } else {
+      await this.sessions.revokeAll(user.id);
+    }
+  }
+
+  /** The user row goes, and with it (by cascade) its families and database sessions; Redis ones follow. */
+  async deleteAccount(
+    principal: Principal,
+    password: string,
+    client: ClientInfo,
+    request: Request,
+  ): Promise<void> {
+    const user = await this.caller(principal);
+    await this.confirmPassword(user, password, 'password', client);
+    await this.users.transaction(async (manager) => {
+      await this.audit.forget(user.id, manager);
+      await this.audit.record('user.deleted', user.id, undefined, {}, manager);
+      await this.users.delete(user.id, manager);
+    });
+    await this.sessions.revokeAll(user.id);
+    if (principal.method === 'session') await this.sessions.end(request);
+  }
+
+  /** Applies on the user's next request: sessions read the role, access tokens carrying it are revoked. */
+  async changeRole(admin: Principal, userId: string, role: Role, client: ClientInfo): Promise<User> {
+    return this.users.transaction(async (manager) => {
+      const user = await this.users.findById(userId, manager);
+      if (!user) throw new AppError('NOT_FOUND');
+      if (user.role === role) return user;
+      await this.users.setRole(userId, role, manager);
+      await this.audit.record(
+        'role.changed',
+        userId,
+        client,
+        { from: user.role, to: role, by: admin.userId },
+        manager,
+      );
+      return { ...user, role };
+    });
+  }
+
+  private async caller(principal: Principal): Promise<User> {
+    const user = await this.users.findById(principal.userId);
+    // Deleted between the guard and here.
+    if (!user) throw new AppError(principal.method === 'session' ? 'SESSION_INVALID' : 'TOKEN_REVOKED');
+    return user;
+  }
+
+  /** Re-proving the password counts towards the account's login limit, so a stolen session cannot guess it. */
+  private async confirmPassword(
+    user: User,
+    password: string,
+    field: string,
+    client: ClientInfo,
+  ): Promise<void> {
+    await this.throttle.assertLoginAllowed(user.email, client.ip);
+    if (await this.users.checkPassword(user, password)) {
+      await this.throttle.recordLoginSuccess(user.email);
+      return;
+    }
+    await this.throttle.recordLoginFailure(user.email, client.ip);
+    throw AppError.validation(field, `${field} is not correct`);
+  }
+}

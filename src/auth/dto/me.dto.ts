@@ -1,0 +1,53 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsString, IsUUID, MaxLength } from 'class-validator';
+import { UserDto } from './user.response';
+
+export class AuthInfoDto {
+  @ApiProperty({ enum: ['session', 'token'] }) method!: 'session' | 'token';
+  @ApiProperty({ format: 'uuid', description: 'The session public id, or the refresh family id (`sid`)' })
+  sessionId!: string;
+  @ApiProperty({ format: 'date-time', description: 'When this credential stops working unless renewed' })
+  expiresAt!: string;
+}
+
+export class MeResponseDto {
+  @ApiProperty({ type: UserDto }) user!: UserDto;
+  @ApiProperty({ type: AuthInfoDto }) auth!: AuthInfoDto;
+}
+
+export class SignInDto {
+  @ApiProperty({ format: 'uuid', description: 'Opaque id to revoke it by; never the credential itself' })
+  id!: string;
+  @ApiProperty({ enum: ['session', 'token'] }) method!: 'session' | 'token';
+  @ApiProperty({ type: String, nullable: true }) userAgent!: string | null;
+  @ApiProperty({ type: String, nullable: true }) ip!: string | null;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time' }) lastSeenAt!: string;
+  @ApiProperty({ format: 'date-time' }) expiresAt!: string;
+  @ApiProperty({ description: 'The sign-in this request was made with' }) current!: boolean;
+}
+
+export class SignInIdParams {
+  @ApiProperty({ format: 'uuid' })
+  @IsUUID('all')
+  id!: string;
+}
+
+export class ChangePasswordDto {
+  @ApiProperty()
+  @IsString()
+  @MaxLength(1024)
+  currentPassword!: string;
+
+  @ApiProperty({ minLength: 8, maxLength: 128 })
+  @IsString()
+  @MaxLength(1024)
+  newPassword!: string;
+}
+
+export class DeleteAccountDto {
+  @ApiProperty()
+  @IsString()
+  @MaxLength(1024)
+  password!: string;
+}

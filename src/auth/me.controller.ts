@@ -1,0 +1,127 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { AppError } from '../common/app-error';
+import { Client, ClientInfo } from '../common/client-info';
+import { ApiErrors, BODY_ERRORS } from '../common/openapi';
+import { CurrentUser, Principal } from '../common/principal';
+import type { ErrorCode } from '../common/error-codes';
+import { toPublicUser } from '../users/user.entity';
+import { UsersService } from '../users/users.service';
+import { AccountService } from './account.service';
+import { AnyAuth } from './any-auth.guard';
+import { ChangePasswordDto, DeleteAccountDto, MeResponseDto, SignInDto, SignInIdParams } from './dto/me.dto';
+import { SignIns } from './sign-ins.service';
+
+const AUTH_ERRORS: ErrorCode[] = [
+  'AUTHENTICATION_REQUIRED',
+  'SESSION_INVALID',
+  'TOKEN_EXPIRED',
+  'TOKEN_INVALID',
+  'TOKEN_REVOKED',
+  'SERVICE_UNAVAILABLE',
+];
+/** Unsafe routes: a cookie-authenticated call also needs X-CSRF-Token and a trusted origin. */
+const UNSAFE_ERRORS: ErrorCode[] = [...AUTH_ERRORS, 'CSRF_FAILED'];
+
+/**
+ * The caller's own account, by either method. The controllers take the request only to hand it to
+ * the session service, which must end or re-key the request's own session.
+ */
+@ApiTags('me')
+@Controller('api/me')
+@AnyAuth()
+export class MeController {
+  constructor(
+    private readonly users: UsersService,
+    private readonly signIns: SignIns,
+    private readonly account: AccountService,
+  ) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Who is calling, and with what' })
+  @ApiOkResponse({ type: MeResponseDto })
+  @ApiErrors(...AUTH_ERRORS)
+  async me(@CurrentUser() principal: Principal): Promise<MeResponseDto> {
+    const user = await this.users.findById(principal.userId);
+    if (!user) throw new AppError(principal.method === 'session' ? 'SESSION_INVALID' : 'TOKEN_REVOKED');
+    return {
+      user: toPublicUser(user),
+      auth: {
+        method: principal.method,
+        sessionId: principal.sessionId,
+        expiresAt: principal.expiresAt.toISOString(),
+      },
+    };
+  }
+
+  @Get('sessions')
+  @ApiOperation({ summary: 'Every cookie session and token family the user is signed in with' })
+  @ApiOkResponse({ type: [SignInDto] })
+  @ApiErrors(...AUTH_ERRORS)
+  async sessions(@CurrentUser() principal: Principal): Promise<SignInDto[]> {
+    return (await this.signIns.list(principal)).map((signIn) => ({
+      ...signIn,
+      createdAt: signIn.createdAt.toISOString(),
+      lastSeenAt: signIn.lastSeenAt.toISOString(),
+      expiresAt: signIn.expiresAt.toISOString(),
+    }));
+  }
+
+  @Delete('sessions/:id')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Revoke one session or token family (and its access tokens)' })
+  @ApiNoContentResponse({ description: 'Revoked' })
+  @ApiErrors(...UNSAFE_ERRORS, 'VALIDATION_FAILED', 'NOT_FOUND')
+  async revoke(
+    @CurrentUser() principal: Principal,
+    @Param() params: SignInIdParams,
+    @Client() client: ClientInfo,
+    @Req() request: Request,
+  ): Promise<void> {
+    await this.signIns.revoke(principal, params.id, client, request);
+  }
+
+  @Post('logout-all')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Revoke every session, family and access token of the user' })
+  @ApiNoContentResponse({ description: 'Everything revoked' })
+  @ApiErrors(...UNSAFE_ERRORS)
+  async logoutAll(
+    @CurrentUser() principal: Principal,
+    @Client() client: ClientInfo,
+    @Req() request: Request,
+  ): Promise<void> {
+    await this.signIns.revokeAllOf(principal, client, request);
+  }
+
+  @Post('password')
+  @HttpCode(204)
+  @ApiOperation({
+    summary: 'Change the password; every other sign-in is revoked, a cookie session gets a new id',
+  })
+  @ApiNoContentResponse({ description: 'Changed' })
+  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'RATE_LIMITED')
+  async changePassword(
+    @CurrentUser() principal: Principal,
+    @Body() body: ChangePasswordDto,
+    @Client() client: ClientInfo,
+    @Req() request: Request,
+  ): Promise<void> {
+    await this.account.changePassword(principal, body, client, request);
+  }
+
+  @Delete()
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete the account; its sessions and tokens stop working at once' })
+  @ApiNoContentResponse({ description: 'Deleted' })
+  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'RATE_LIMITED')
+  async deleteAccount(
+    @CurrentUser() principal: Principal,
+    @Body() body: DeleteAccountDto,
+    @Client() client: ClientInfo,
+    @Req() request: Request,
+  ): Promise<void> {
+    await this.account.deleteAccount(principal, body.password, client, request);
+  }
+}
