@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { registerUser } from './support/factories';
 import { ensureBuilt, Instance, spawnInstance } from './support/instances';
-import { sessionLogin, tokenLogin } from './support/sign-in';
+import { sessionLogin, tokenLogin } from './support/clients';
 import { createTestStorage, TestStorage } from './support/test-app';
 
 interface LogLine {

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { registerUser, RegisteredUser, STRONG_PASSWORD } from './support/factories';
-import { expectError, sessionLogin, SessionLogin, sleep, TokenPair, tokenLogin } from './support/clients';
+import { expectError, sessionLogin, SessionCaller, sleep, TokenCaller, tokenLogin } from './support/clients';
 import { ensureBuilt, Instance, shareDatabase, SharedDatabase, spawnInstance } from './support/instances';
 import { RedisServer, startRedisServer } from './support/redis-server';
 import { TcpProxy } from './support/tcp-proxy';
@@ -36,9 +36,9 @@ const RECOVERY_DEADLINE_MS = 30_000;
 
 interface World {
   instances: Instance[];
-  live: SessionLogin;
-  revokedSession: SessionLogin;
-  revokedToken: TokenPair;
+  live: SessionCaller;
+  revokedSession: SessionCaller;
+  revokedToken: TokenCaller;
   user: RegisteredUser;
   locked: RegisteredUser;
   refreshChain: string[];
@@ -343,7 +343,7 @@ describe('outages: Redis cut while requests flow', () => {
 
   it('refuses Redis-backed requests with 503, accepts nothing revoked, and recovers by itself (connections reset)', async () => {
     const [a, b] = world.instances;
-    let revokedDuring: TokenPair | undefined;
+    let revokedDuring: TokenCaller | undefined;
     const spare = await tokenLogin(a.url, world.user);
     await outageUnderTraffic(world, proxy, 'redis', 'cut', async () => {
       // Token logout needs only the database, so it works through a Redis outage, and holds everywhere.

@@ -1,5 +1,12 @@
 import request from 'supertest';
-import { expectError, refresh, sessionLogin, SessionLogin, TokenPair, tokenLogin } from './support/clients';
+import {
+  expectError,
+  refresh,
+  sessionLogin,
+  SessionCaller,
+  TokenCaller,
+  tokenLogin,
+} from './support/clients';
 import { registerUser, RegisteredUser, STRONG_PASSWORD } from './support/factories';
 import { createTestStorage, startApp, TestStorage } from './support/test-app';
 
@@ -22,11 +29,11 @@ describe('durability: a restart keeps users, sessions, families and keys', () =>
     const env = { ...storage.env, LOGIN_MAX_FAILURES: '2' };
     const first = await startApp(env);
     let user: RegisteredUser;
-    let session: SessionLogin;
-    let endedSession: SessionLogin;
-    let tokens: TokenPair;
-    let rotated: TokenPair;
-    let loggedOut: TokenPair;
+    let session: SessionCaller;
+    let endedSession: SessionCaller;
+    let tokens: TokenCaller;
+    let rotated: TokenCaller;
+    let loggedOut: TokenCaller;
     let jwks: unknown;
     let locked: RegisteredUser;
     try {
@@ -41,7 +48,7 @@ describe('durability: a restart keeps users, sessions, families and keys', () =>
       tokens = await tokenLogin(first.url, user);
       const rotation = await refresh(first.url, tokens.refreshToken);
       expect(rotation.status).toBe(200);
-      rotated = rotation.body as TokenPair;
+      rotated = rotation.body as TokenCaller;
       loggedOut = await tokenLogin(first.url, user);
       await request(first.url)
         .post('/api/auth/token/logout')
