@@ -19,7 +19,8 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
     abortOnError: false,
   });
   applyPlatform(app, config, logger);
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  // process.exit after the hooks, so pino flushes and the exit code says the shutdown went well.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   setUpOpenApi(app, config);
   return app;
 }

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createApp } from './app.factory';
 import { hardenServer } from './common/platform';
@@ -7,9 +8,11 @@ import { ConfigError, loadConfig } from './config/load-config';
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
   const app = await createApp(config);
-  hardenServer(app.getHttpServer() as Server);
+  const server = app.getHttpServer() as Server;
+  hardenServer(server);
   await app.listen(config.http.port, config.http.host);
-  Logger.log(`listening on http://${config.http.host}:${config.http.port}`, 'Bootstrap');
+  const { address, port } = server.address() as AddressInfo;
+  Logger.log(`listening on http://${address}:${port}`, 'Bootstrap');
 }
 
 bootstrap().catch((error: unknown) => {

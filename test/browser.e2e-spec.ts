@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Browser, chromium, Page } from 'playwright-core';
 import request from 'supertest';
 import { registerUser, RegisteredUser } from './support/factories';
-import { asSession } from './support/sign-in';
+import { asSession } from './support/clients';
 import { createTestStorage, RunningApp, startApp, TestStorage } from './support/test-app';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -8,7 +8,7 @@ import {
   sessionLogin,
   signIn,
   tokenLogin,
-} from './support/sign-in';
+} from './support/clients';
 import { createTestStorage, RunningApp, startApp, TestStorage } from './support/test-app';
 
 const ADMIN = { email: 'root.admin@example.com', password: 'admin-orbit-lantern-77' };
@@ -43,7 +43,7 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
     await storage?.drop();
   });
 
-  const admin = (): Promise<Caller> => signIn(url, { id: '', ...ADMIN }, 'token');
+  const admin = (): Promise<Caller> => signIn(url, ADMIN, 'token');
   const get = (caller: Caller, path: string) => caller.auth(request(url).get(path));
   const post = (caller: Caller, path: string) => caller.auth(request(url).post(path));
   const del = (caller: Caller, path: string) => caller.auth(request(url).delete(path));
@@ -174,7 +174,7 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
       const family = list.find((entry) => entry.method === 'token')!;
       await del(session, `/api/me/sessions/${family.id}`).expect(204);
       expect(await state(token)).toBe('TOKEN_REVOKED');
-      expectError(await refresh(url, token), 401, 'REFRESH_TOKEN_INVALID');
+      expectError(await refresh(url, token.refreshToken), 401, 'REFRESH_TOKEN_INVALID');
       expect(await state(session)).toBe(200);
       const events = await auditOf(user.id, 'session.revoked');
       expect(events[0]).toMatchObject({ detail: { method: 'token', id: family.id } });
@@ -234,7 +234,7 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
         if (method === 'session') expect(sessionCookieOf(response)).toBe('sid=');
         expect(await state(session)).toBe('SESSION_INVALID');
         expect(await state(token)).toBe('TOKEN_REVOKED');
-        expectError(await refresh(url, token), 401, 'REFRESH_TOKEN_INVALID');
+        expectError(await refresh(url, token.refreshToken), 401, 'REFRESH_TOKEN_INVALID');
         // The stamp does not outlive the moment: signing in again works at once.
         expect(await state(await signIn(url, user, method))).toBe(200);
         expect(await auditOf(user.id, 'sessions.revoked_all')).toHaveLength(1);
@@ -302,7 +302,7 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
       expect(await state(next)).toBe(200);
       expect(await state(otherSession)).toBe('SESSION_INVALID');
       expect(await state(token)).toBe('TOKEN_REVOKED');
-      expectError(await refresh(url, token), 401, 'REFRESH_TOKEN_INVALID');
+      expectError(await refresh(url, token.refreshToken), 401, 'REFRESH_TOKEN_INVALID');
       const oldLogin = await request(url)
         .post('/api/auth/session/login')
         .send({ email: user.email, password: user.password });
@@ -320,11 +320,11 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
         .send({ currentPassword: user.password, newPassword: NEW_PASSWORD })
         .expect(204);
       expect(await state(caller)).toBe('TOKEN_REVOKED');
-      const refreshed = await refresh(url, caller);
+      const refreshed = await refresh(url, caller.refreshToken);
       expect(refreshed.status).toBe(200);
       const body = refreshed.body as { accessToken: string; refreshToken: string };
       expect(await state(asBearer(body.accessToken, body.refreshToken))).toBe(200);
-      expectError(await refresh(url, otherToken), 401, 'REFRESH_TOKEN_INVALID');
+      expectError(await refresh(url, otherToken.refreshToken), 401, 'REFRESH_TOKEN_INVALID');
       expect(await state(otherToken)).toBe('TOKEN_REVOKED');
       expect(await state(session)).toBe('SESSION_INVALID');
     });
@@ -353,7 +353,7 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
       await del(caller, '/api/me').send({ password: user.password }).expect(204);
       expect(await state(session)).toBe('SESSION_INVALID');
       expect(await state(token)).toBe('TOKEN_REVOKED');
-      expectError(await refresh(url, token), 401, 'REFRESH_TOKEN_INVALID');
+      expectError(await refresh(url, token.refreshToken), 401, 'REFRESH_TOKEN_INVALID');
       const login = await request(url)
         .post('/api/auth/session/login')
         .send({ email: user.email, password: user.password });
@@ -418,7 +418,7 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
       expect((changed.body as { user: { role: string } }).user.role).toBe('admin');
       await get(session, '/api/admin/users').expect(200);
       expect(await state(token)).toBe('TOKEN_REVOKED');
-      const refreshed = await refresh(url, token);
+      const refreshed = await refresh(url, token.refreshToken);
       expect(refreshed.status).toBe(200);
       const promoted = asBearer(
         (refreshed.body as { accessToken: string }).accessToken,
@@ -462,7 +462,7 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
       await post(caller, `/api/admin/users/${user.id}/revoke`).expect(204);
       expect(await state(session)).toBe('SESSION_INVALID');
       expect(await state(token)).toBe('TOKEN_REVOKED');
-      expectError(await refresh(url, token), 401, 'REFRESH_TOKEN_INVALID');
+      expectError(await refresh(url, token.refreshToken), 401, 'REFRESH_TOKEN_INVALID');
       expect(await state(caller)).toBe(200);
       expectError(
         await post(caller, '/api/admin/users/3f1b2c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d/revoke'),
@@ -473,7 +473,7 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
 
     it('an admin session needs CSRF on admin writes', async () => {
       const user = await registerUser(url);
-      const session = await sessionLogin(url, { id: '', ...ADMIN });
+      const session = await sessionLogin(url, ADMIN);
       const response = await request(url)
         .post(`/api/admin/users/${user.id}/revoke`)
         .set('Cookie', session.cookie);
@@ -491,7 +491,7 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
         .expect(401);
       const session = await sessionLogin(url, user);
       const token = await tokenLogin(url, user);
-      await refresh(url, token);
+      await refresh(url, token.refreshToken);
       await post(session, '/api/auth/session/logout').expect(204);
       const events = await auditOf(user.id);
       const types = events.map((event) => event.type);

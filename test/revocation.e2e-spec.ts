@@ -5,7 +5,7 @@ import { MessageBus, RevocationBus } from '../src/revocation/revocation-bus';
 import { Revocations } from '../src/revocation/revocations.service';
 import { UsersService } from '../src/users/users.service';
 import { registerUser } from './support/factories';
-import { Caller, refresh, sessionLogin, signIn, tokenLogin } from './support/sign-in';
+import { Caller, refresh, sessionLogin, signIn, tokenLogin } from './support/clients';
 import { createTestStorage, Env, RunningApp, startApp, TEST_SERVERS, TestStorage } from './support/test-app';
 
 const ADMIN = { id: '', email: 'cache.admin@example.com', password: 'admin-orbit-lantern-77' };
@@ -137,7 +137,7 @@ describe.each(topologies())('revocation cache: $name', (topology) => {
   it('refresh token reuse on B revokes the family: all its access tokens are refused on A', async () => {
     const user = await registerUser(b.url);
     const first = await tokenLogin(b.url, user);
-    const rotated = await refresh(b.url, first);
+    const rotated = await refresh(b.url, first.refreshToken);
     expect(rotated.status).toBe(200);
     const second = await tokenLogin(b.url, user);
     const next: Caller = {
@@ -147,7 +147,7 @@ describe.each(topologies())('revocation cache: $name', (topology) => {
     };
     await warmOnA(first, next, second);
     await sleep(1100);
-    expect((await refresh(b.url, first)).body).toMatchObject({ code: 'REFRESH_TOKEN_REUSED' });
+    expect((await refresh(b.url, first.refreshToken)).body).toMatchObject({ code: 'REFRESH_TOKEN_REUSED' });
     expect(await outcome(a, first)).toBe('TOKEN_REVOKED');
     expect(await outcome(a, next)).toBe('TOKEN_REVOKED');
     expect(await outcome(a, second)).toBe(200);

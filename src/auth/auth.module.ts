@@ -16,6 +16,7 @@ import { RolesGuard } from './roles.guard';
 import { SessionAuthController } from './session-auth.controller';
 import { SignIns } from './sign-ins.service';
 import { TokenAuthController } from './token-auth.controller';
+import { TokenRefreshService } from './token-refresh.service';
 
 @Module({
   imports: [PassportModule, UsersModule, AuditModule, SessionModule, TokenModule, RateLimitModule],
@@ -26,6 +27,14 @@ import { TokenAuthController } from './token-auth.controller';
     MeController,
     AdminController,
   ],
-  providers: [LoginService, LocalStrategy, AnyAuthGuard, RolesGuard, SignIns, AccountService],
+  providers: [
+    LoginService,
+    TokenRefreshService,
+    LocalStrategy,
+    AnyAuthGuard,
+    RolesGuard,
+    SignIns,
+    AccountService,
+  ],
 })
 export class AuthModule {}

@@ -1,7 +1,6 @@
 import { Body, Controller, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
 import { assertTrustedOrigin, CSRF_HEADER } from '../common/csrf';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
@@ -13,6 +12,7 @@ import { Presentation, RefreshFamilies, TokenGrant } from '../token/refresh-fami
 import { toPublicUser, User } from '../users/user.entity';
 import { RefreshTokenDto, TokenLoginDto, TokenResponseDto } from './dto/token.dto';
 import { LocalAuthGuard } from './local-auth.guard';
+import { TokenRefreshService } from './token-refresh.service';
 
 const COOKIE_PATH = '/api/auth/token';
 
@@ -23,6 +23,7 @@ export class TokenAuthController {
 
   constructor(
     private readonly families: RefreshFamilies,
+    private readonly refreshes: TokenRefreshService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.cookieName = config.session.cookieSecure ? '__Secure-rt' : 'rt';
@@ -67,9 +68,7 @@ export class TokenAuthController {
     @Res({ passthrough: true }) response: Response,
     @Client() client: ClientInfo,
   ): Promise<TokenResponseDto> {
-    const presentation = this.presentation(body, request);
-    if (!presentation) throw new AppError('REFRESH_TOKEN_INVALID');
-    const grant = await this.families.refresh(presentation, client);
+    const grant = await this.refreshes.refresh(this.presentation(body, request), client);
     return this.reply(grant, grant.csrfToken !== undefined, response);
   }
 

@@ -32,6 +32,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
       response.end();
       return;
     }
+    // express-session sets its cookie as the response goes out: a request that failed (a store or the
+    // database down half-way through a login) must not hand out a session the client was told it lacks.
+    if (error.status >= 500 && request.session) request.session = undefined as unknown as Request['session'];
     const body: ErrorBody = {
       statusCode: error.status,
       code: error.code,

@@ -1,14 +1,46 @@
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
 
-export function dataSourceOptions(url: string): DataSourceOptions {
+/**
+ * Where the connection leads decides its timeouts: a server across a network can stop answering without
+ * closing the connection, the embedded database on its in-process socket cannot. `migrations` leaves out
+ * the per-query limits, which a long schema change may legitimately exceed.
+ */
+export interface ConnectionRole {
+  remote: boolean;
+  purpose: 'serve' | 'migrate';
+}
+
+/**
+ * Bounds on a remote server so a request fails (503) instead of hanging when PostgreSQL or the network
+ * does: a lock held by a client that vanished is given up after a while, the server drops sessions left
+ * idle inside a transaction, and the client stops waiting for an answer that does not come.
+ */
+const REMOTE_LIMITS = {
+  lock_timeout: 3_000,
+  idle_in_transaction_session_timeout: 10_000,
+  query_timeout: 5_000,
+};
+
+export function dataSourceOptions(
+  url: string,
+  role: ConnectionRole = { remote: true, purpose: 'serve' },
+): DataSourceOptions {
+  const limits = role.remote && role.purpose === 'serve' ? REMOTE_LIMITS : {};
   return {
     type: 'postgres',
     url,
     migrations: MIGRATIONS,
     migrationsTableName: 'migrations',
     synchronize: false,
-    extra: { max: 10, connectionTimeoutMillis: 3000, idleTimeoutMillis: 30000 },
+    extra: {
+      // Migrating takes two: one holds the advisory lock while the other applies the migrations.
+      max: role.purpose === 'serve' ? 10 : 2,
+      connectionTimeoutMillis: 3000,
+      idleTimeoutMillis: 30000,
+      keepAlive: role.remote,
+      ...limits,
+    },
   };
 }
 

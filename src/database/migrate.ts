@@ -7,7 +7,9 @@ import { startEmbeddedPostgres } from './embedded-postgres';
 async function main(): Promise<void> {
   const config = loadConfig();
   const embedded = config.database.url ? undefined : await startEmbeddedPostgres(config.database.dataDir);
-  const dataSource = new DataSource(dataSourceOptions(config.database.url ?? embedded!.url));
+  const dataSource = new DataSource(
+    dataSourceOptions(config.database.url ?? embedded!.url, { remote: !embedded, purpose: 'migrate' }),
+  );
   await dataSource.initialize();
   try {
     await runMigrations(dataSource);

@@ -16,6 +16,8 @@ export class MetricsModule implements NestModule {
     consumer
       .apply((req: Request, res: Response, next: NextFunction) => {
         const stop = this.metrics.httpDuration.startTimer({ method: req.method });
+        this.metrics.httpInFlight.inc();
+        res.once('close', () => this.metrics.httpInFlight.dec());
         res.once('finish', () => {
           const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
           stop({ route: `${req.baseUrl}${route}`, status: String(res.statusCode) });

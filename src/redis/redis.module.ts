@@ -1,6 +1,7 @@
 import { Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { createClient, createCluster, createSentinel } from 'redis';
 import { APP_CONFIG, AppConfig, RedisConfig } from '../config/app-config';
+import { RedisLiveness } from './redis-liveness';
 
 export type RedisClient = ReturnType<typeof createClient>;
 
@@ -60,13 +61,27 @@ export function createRedisClient(config: RedisConfig, connectionName?: string):
         return client;
       },
     },
+    {
+      provide: RedisLiveness,
+      inject: [REDIS],
+      useFactory: (client: RedisClient | null): RedisLiveness | null => {
+        if (!client) return null;
+        const liveness = new RedisLiveness(client, new Logger('Redis'));
+        liveness.start();
+        return liveness;
+      },
+    },
   ],
   exports: [REDIS],
 })
 export class RedisModule implements OnApplicationShutdown {
-  constructor(@Inject(REDIS) private readonly redis: RedisClient | null) {}
+  constructor(
+    @Inject(REDIS) private readonly redis: RedisClient | null,
+    @Inject(RedisLiveness) private readonly liveness: RedisLiveness | null,
+  ) {}
 
   async onApplicationShutdown(): Promise<void> {
+    this.liveness?.stop();
     if (this.redis?.isOpen) await this.redis.close().catch(() => undefined);
   }
 }

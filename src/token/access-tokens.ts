@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import type { Role, User } from '../users/user.entity';
-import { signJws } from './jws';
+import type { RingKey } from './key-material';
 import { SigningKeys } from './signing-keys';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
@@ -31,6 +32,16 @@ export function revocationSecond(user: RevocationStamps): number {
   return Math.ceil(stamp / 1000);
 }
 
+/** Signs the claims as an at+jwt under the key's algorithm, naming the key by its kid. */
+export function signAccessToken(
+  key: RingKey & { signing: NonNullable<RingKey['signing']> },
+  claims: AccessTokenClaims,
+): Promise<string> {
+  return new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: key.algorithm, typ: ACCESS_TOKEN_TYPE, kid: key.kid })
+    .sign(key.signing);
+}
+
 /** Mints access tokens with the ring's current key. */
 @Injectable()
 export class AccessTokens {
@@ -39,7 +50,10 @@ export class AccessTokens {
     private readonly keys: SigningKeys,
   ) {}
 
-  mint(user: { id: string; role: Role } & RevocationStamps, familyId: string): MintedAccessToken {
+  async mint(
+    user: { id: string; role: Role } & RevocationStamps,
+    familyId: string,
+  ): Promise<MintedAccessToken> {
     // iat has whole seconds: a token minted in the same second as a revocation must still count as after it.
     const iat = Math.max(Math.floor(Date.now() / 1000), revocationSecond(user));
     const exp = iat + this.config.token.accessTtlSeconds;
@@ -53,8 +67,7 @@ export class AccessTokens {
       iat,
       exp,
     };
-    const key = this.keys.signingKey;
-    const token = signJws(key.algorithm, key.signing, { typ: ACCESS_TOKEN_TYPE, kid: key.kid }, claims);
+    const token = await signAccessToken(this.keys.signingKey, claims);
     return { token, expiresAt: new Date(exp * 1000) };
   }
 }

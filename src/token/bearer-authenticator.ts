@@ -47,17 +47,17 @@ export class BearerAuthenticator {
     if (typeof header !== 'string') throw this.error('AUTHENTICATION_REQUIRED');
     const token = BEARER.exec(header)?.[1];
     if (!token) throw this.error('TOKEN_INVALID');
-    const claims = this.verify(token);
+    const claims = await this.verify(token);
     const principal = await this.checkRevocation(claims);
     request.principal = principal;
     return principal;
   }
 
-  private verify(token: string): AccessTokenClaims {
+  private async verify(token: string): Promise<AccessTokenClaims> {
     const nowSeconds = Math.floor(Date.now() / 1000);
     const cached = this.verified.get(token);
     if (cached && cached.exp > nowSeconds - CLOCK_LEEWAY_SECONDS) return cached;
-    const result = verifyAccessToken(token, (kid) => this.keys.find(kid), this.settings, nowSeconds);
+    const result = await verifyAccessToken(token, (kid) => this.keys.find(kid), this.settings, nowSeconds);
     if (!result.ok) throw this.error(result.code);
     const ttl = (result.claims.exp + CLOCK_LEEWAY_SECONDS) * 1000 - Date.now();
     if (ttl > 0) this.verified.set(token, result.claims, { ttl });

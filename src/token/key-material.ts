@@ -1,21 +1,18 @@
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  createSecretKey,
-  generateKeyPairSync,
-  JsonWebKey,
-  KeyObject,
-  randomBytes,
-} from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomBytes } from 'node:crypto';
+import { calculateJwkThumbprint, CryptoKey, exportJWK, importJWK, JWK } from 'jose';
 import type { JwtAlgorithm } from '../config/app-config';
 
-/** One key of the ring: `signing` only for the current key; symmetric keys verify with themselves. */
+/**
+ * One key of the ring, prepared for jose when the ring is loaded: `signing` only for the current key;
+ * symmetric keys verify with themselves.
+ */
 export interface RingKey {
   kid: string;
   algorithm: JwtAlgorithm;
-  signing?: KeyObject;
-  verifying: KeyObject;
+  signing?: CryptoKey;
+  verifying: CryptoKey;
+  /** What the JWKS publishes; a symmetric key has none. */
+  jwk?: JWK;
 }
 
 /** Private material as stored in the signing_keys table: PKCS#8 PEM, or the base64url HS256 secret. */
@@ -36,27 +33,50 @@ function pem(key: KeyObject): string {
   return key.export({ format: 'pem', type: 'pkcs8' }).toString();
 }
 
-/** Parses stored or configured private material into the key objects used for every request. */
-export function signingKeyFrom(algorithm: JwtAlgorithm, material: string | Buffer): RingKey {
+/** Parses stored or configured private material into the keys used for every request. */
+export async function signingKeyFrom(algorithm: JwtAlgorithm, material: string | Buffer): Promise<RingKey> {
   if (algorithm === 'HS256') {
-    const secret = createSecretKey(typeof material === 'string' ? Buffer.from(material) : material);
-    return { kid: thumbprint(secret), algorithm, signing: secret, verifying: secret };
+    const secret = await secretKey(typeof material === 'string' ? Buffer.from(material) : material);
+    return { ...secret, signing: secret.verifying };
   }
   const privateKey = createPrivateKey(material);
   assertKeyFits(algorithm, privateKey);
-  const publicKey = createPublicKey(privateKey);
-  return { kid: thumbprint(publicKey), algorithm, signing: privateKey, verifying: publicKey };
+  const verifying = await publicKey(algorithm, createPublicKey(privateKey));
+  return { ...verifying, signing: await asCryptoKey(await exportJWK(privateKey), algorithm) };
 }
 
 /** A retired key that only verifies: a public PEM, or for HS256 the old secret. */
-export function verifyingKeyFrom(algorithm: JwtAlgorithm, material: string): RingKey {
-  if (algorithm === 'HS256') {
-    const secret = createSecretKey(Buffer.from(material));
-    return { kid: thumbprint(secret), algorithm, verifying: secret };
-  }
-  const publicKey = createPublicKey(material);
-  assertKeyFits(algorithm, publicKey);
-  return { kid: thumbprint(publicKey), algorithm, verifying: publicKey };
+export async function verifyingKeyFrom(algorithm: JwtAlgorithm, material: string): Promise<RingKey> {
+  if (algorithm === 'HS256') return secretKey(Buffer.from(material));
+  const key = createPublicKey(material);
+  assertKeyFits(algorithm, key);
+  return publicKey(algorithm, key);
+}
+
+async function publicKey(algorithm: JwtAlgorithm, key: KeyObject): Promise<RingKey> {
+  const jwk = await exportJWK(key);
+  const kid = await kidOf(jwk);
+  return {
+    kid,
+    algorithm,
+    verifying: await asCryptoKey(jwk, algorithm),
+    jwk: { ...jwk, kid, alg: algorithm, use: 'sig' },
+  };
+}
+
+async function secretKey(secret: Buffer): Promise<RingKey> {
+  // jose's importJWK hands an oct key back as bytes, which it would import again on every verification.
+  const key = await crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, [
+    'sign',
+    'verify',
+  ]);
+  return { kid: await kidOf(await exportJWK(secret)), algorithm: 'HS256', verifying: key };
+}
+
+async function asCryptoKey(jwk: JWK, algorithm: JwtAlgorithm): Promise<CryptoKey> {
+  const key = await importJWK(jwk, algorithm);
+  if (key instanceof Uint8Array) throw new Error(`a ${algorithm} key must not be symmetric`);
+  return key;
 }
 
 /** A key of the wrong type would sign tokens no verifier accepts; refuse it at start instead. */
@@ -69,23 +89,7 @@ function assertKeyFits(algorithm: JwtAlgorithm, key: KeyObject): void {
   if (!ok) throw new Error(`the configured JWT key does not fit JWT_ALGORITHM=${algorithm}`);
 }
 
-const THUMBPRINT_MEMBERS: Record<string, string[]> = {
-  EC: ['crv', 'kty', 'x', 'y'],
-  OKP: ['crv', 'kty', 'x'],
-  RSA: ['e', 'kty', 'n'],
-  oct: ['k', 'kty'],
-};
-
-/** RFC 7638 JWK thumbprint, base64url, shortened: stable across instances and restarts. */
-export function thumbprint(key: KeyObject): string {
-  const jwk = key.export({ format: 'jwk' }) as Record<string, unknown>;
-  const members = THUMBPRINT_MEMBERS[String(jwk.kty)];
-  if (!members) throw new Error(`unsupported key type ${String(jwk.kty)}`);
-  const canonical = JSON.stringify(Object.fromEntries(members.map((name) => [name, jwk[name]])));
-  return createHash('sha256').update(canonical).digest('base64url').slice(0, 16);
-}
-
-/** The public JWK published in the JWKS; never called for symmetric keys. */
-export function publicJwk(key: RingKey): JsonWebKey {
-  return { ...key.verifying.export({ format: 'jwk' }), kid: key.kid, alg: key.algorithm, use: 'sig' };
+/** RFC 7638 JWK thumbprint, shortened: every instance derives the same kid from the same key. */
+export async function kidOf(jwk: JWK): Promise<string> {
+  return (await calculateJwkThumbprint(jwk, 'sha256')).slice(0, 16);
 }

@@ -114,7 +114,7 @@ export class RefreshFamilies {
       );
       return created;
     });
-    const access = this.accessTokens.mint(user, family.id);
+    const access = await this.accessTokens.mint(user, family.id);
     return {
       accessToken: access.token,
       accessExpiresAt: access.expiresAt,
@@ -201,7 +201,7 @@ export class RefreshFamilies {
       family.expiresAt,
     );
     const refreshToken = newOpaqueToken();
-    const access = this.accessTokens.mint(user, family.id);
+    const access = await this.accessTokens.mint(user, family.id);
     const sealed: SealedGrant = {
       accessToken: access.token,
       accessExpiresAt: access.expiresAt.toISOString(),

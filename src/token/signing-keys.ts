@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import type { JsonWebKey } from 'node:crypto';
+import type { JWK } from 'jose';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { publicJwk, RingKey, signingKeyFrom, verifyingKeyFrom } from './key-material';
+import { RingKey, signingKeyFrom, verifyingKeyFrom } from './key-material';
 import { loadStoredKeys } from './signing-keys.store';
 
 /** How far a verifier's clock may disagree with the signer's; the contract allows at most 30 s. */
@@ -16,7 +16,7 @@ export const KEY_PROPAGATION_SECONDS = (2 * RELOAD_INTERVAL_MS) / 1000;
 
 /**
  * The key ring for the configured algorithm: one current key that signs and the retired keys whose tokens
- * may still be live. Keys are parsed into KeyObjects when the ring is (re)loaded, never per request.
+ * may still be live. Keys are parsed into CryptoKeys when the ring is (re)loaded, never per request.
  */
 @Injectable()
 export class SigningKeys implements OnModuleInit, OnApplicationShutdown {
@@ -34,7 +34,7 @@ export class SigningKeys implements OnModuleInit, OnApplicationShutdown {
     const { algorithm, privateKey, secret } = this.config.token;
     const configured = algorithm === 'HS256' ? secret : privateKey;
     if (configured !== undefined) {
-      this.useConfiguredKeys(configured);
+      await this.useConfiguredKeys(configured);
       return;
     }
     await this.loadFromDatabase();
@@ -61,16 +61,17 @@ export class SigningKeys implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Public JWKs of every verifying key; a symmetric HS256 key is never published, so the list is empty. */
-  jwks(): JsonWebKey[] {
-    if (this.config.token.algorithm === 'HS256') return [];
-    return [...this.byKid.values()].map(publicJwk);
+  jwks(): JWK[] {
+    return [...this.byKid.values()].flatMap((key) => (key.jwk ? [key.jwk] : []));
   }
 
-  private useConfiguredKeys(material: string): void {
+  private async useConfiguredKeys(material: string): Promise<void> {
     const { algorithm, previousPublicKeys, previousSecrets } = this.config.token;
-    const current = signingKeyFrom(algorithm, material);
-    const previous = (algorithm === 'HS256' ? previousSecrets : previousPublicKeys).map((item) =>
-      verifyingKeyFrom(algorithm, item),
+    const current = await signingKeyFrom(algorithm, material);
+    const previous = await Promise.all(
+      (algorithm === 'HS256' ? previousSecrets : previousPublicKeys).map((item) =>
+        verifyingKeyFrom(algorithm, item),
+      ),
     );
     this.install(current, previous);
   }
@@ -82,7 +83,9 @@ export class SigningKeys implements OnModuleInit, OnApplicationShutdown {
       algorithm,
       accessTtlSeconds + CLOCK_LEEWAY_SECONDS + KEY_PROPAGATION_SECONDS,
     );
-    const keys = rows.map((row) => ({ row, key: signingKeyFrom(algorithm, row.material) }));
+    const keys = await Promise.all(
+      rows.map(async (row) => ({ row, key: await signingKeyFrom(algorithm, row.material) })),
+    );
     const settled = Date.now() - KEY_PROPAGATION_SECONDS * 1000;
     // Rows come newest first. With no settled key, the oldest signs: on a fresh database the only one.
     const current = keys.find(({ row }) => row.createdAt.getTime() <= settled) ?? keys[keys.length - 1];

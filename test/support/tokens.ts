@@ -21,9 +21,6 @@ export function forge(
   else if (alg === 'ES256')
     signature = sign('sha256', Buffer.from(input), { key: key as KeyObject, dsaEncoding: 'ieee-p1363' });
   else if (alg === 'EdDSA') signature = sign(null, Buffer.from(input), key);
-  else
-    signature = createSign('sha256')
-      .update(input)
-      .sign(key);
+  else signature = createSign('sha256').update(input).sign(key);
   return `${input}.${signature.toString('base64url')}`;
 }
