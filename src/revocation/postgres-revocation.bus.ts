@@ -3,13 +3,16 @@ import type { DataSource } from 'typeorm';
 import { MessageBus } from './revocation-bus';
 
 const CHANNEL = 'auth_revocations';
+const NOTIFY = 'SELECT pg_notify($1, $2)';
 const reconnectDelay = (retries: number): number => Math.min(100 * 2 ** retries, 2000);
 
 /**
  * Invalidations over PostgreSQL LISTEN/NOTIFY, for instances sharing a database without Redis, on one
- * dedicated connection per instance, reopened with backoff whenever it drops. It notifies on that connection
- * too: announcing runs while the committed transaction still holds its pool connection, so a pool exhausted
- * by committing transactions would wait on itself. Only while it is down does a notification take the pool.
+ * dedicated connection per instance, reopened with backoff whenever it drops. Invalidations are notified on
+ * that connection too: announcing runs while the committed transaction still holds its pool connection, so
+ * a pool exhausted by committing transactions would wait on itself (only while it is down do they take the
+ * pool). Probes take the pool, as another instance's notifications would: a server that delivers a
+ * connection's notifications to itself alone (the embedded database's socket) is never trusted.
  */
 export class PostgresRevocationBus extends MessageBus {
   private connection?: Client;
@@ -26,9 +29,12 @@ export class PostgresRevocationBus extends MessageBus {
   }
 
   protected async send(payload: string): Promise<void> {
-    const sql = 'SELECT pg_notify($1, $2)';
-    if (this.connection && this.listening) await this.connection.query(sql, [CHANNEL, payload]);
-    else await this.dataSource.query(sql, [CHANNEL, payload]);
+    if (this.connection && this.listening) await this.connection.query(NOTIFY, [CHANNEL, payload]);
+    else await this.sendProbe(payload);
+  }
+
+  protected override async sendProbe(payload: string): Promise<void> {
+    await this.dataSource.query(NOTIFY, [CHANNEL, payload]);
   }
 
   protected open(): void {
@@ -52,12 +58,15 @@ export class PostgresRevocationBus extends MessageBus {
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
       this.listening = true;
-      if (this.retries > 0) this.logger.log('revocation subscription restored');
       this.retries = 0;
       this.subscribed();
     } catch {
       this.reconnectLater(client);
     }
+  }
+
+  protected redial(): void {
+    if (this.connection && this.listening) this.reconnectLater(this.connection);
   }
 
   private reconnectLater(client: Client): void {
@@ -67,7 +76,6 @@ export class PostgresRevocationBus extends MessageBus {
     this.broken();
     client.end().catch(() => undefined);
     if (this.closed) return;
-    if (this.retries === 0) this.logger.warn('revocation subscription lost');
     this.retryTimer = setTimeout(() => void this.connect(), reconnectDelay(this.retries));
     this.retryTimer.unref();
     this.retries += 1;

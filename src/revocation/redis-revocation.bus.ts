@@ -10,7 +10,7 @@ export class RedisRevocationBus extends MessageBus {
   private readonly channel: string;
   private readonly subscriber: RedisClient;
   private subscription?: Promise<void>;
-  private healthy = true;
+  private readonly onMessage = (message: string): void => this.receive(message);
 
   constructor(
     private readonly redis: RedisClient,
@@ -27,13 +27,9 @@ export class RedisRevocationBus extends MessageBus {
 
   protected open(): void {
     this.subscriber
-      .on('error', (error: Error) => {
-        if (this.healthy) this.logger.warn(`revocation subscription lost: ${error.message}`);
-        this.healthy = false;
-        this.broken();
-      })
-      .on('end', () => this.broken())
-      .on('reconnecting', () => this.broken())
+      .on('error', (error: Error) => this.broken(error.message))
+      .on('end', () => this.broken('connection ended'))
+      .on('reconnecting', () => this.broken('reconnecting'))
       // node-redis subscribes again before 'ready' on a reconnect; the probe then confirms it end to end.
       .on('ready', () => void this.listen());
     this.subscriber.connect().then(
@@ -44,15 +40,25 @@ export class RedisRevocationBus extends MessageBus {
 
   private async listen(): Promise<void> {
     try {
-      this.subscription ??= this.subscriber.subscribe(this.channel, (message) => this.receive(message));
+      this.subscription ??= this.subscriber.subscribe(this.channel, this.onMessage);
       await this.subscription;
-      if (!this.healthy) this.logger.log('revocation subscription restored');
-      this.healthy = true;
       this.subscribed();
     } catch {
       this.subscription = undefined;
       this.broken();
     }
+  }
+
+  protected redial(): void {
+    // A cluster client has no isReady; one that is not ready is already dialling by itself.
+    if (!this.subscriber.isOpen || (this.subscriber as { isReady?: boolean }).isReady === false) return;
+    this.subscription = undefined;
+    void Promise.resolve(this.subscriber.destroy()).then(() =>
+      this.subscriber.connect().then(
+        () => this.listen(),
+        (error: Error) => this.logger.warn(`revocation subscription failed: ${error.message}`),
+      ),
+    );
   }
 
   protected async close(): Promise<void> {

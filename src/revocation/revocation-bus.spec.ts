@@ -4,6 +4,7 @@ import { EVERY_KEY } from './revocation-cache';
 /** A transport that loops messages back while `delivering`, and drops them otherwise (a silent break). */
 class LoopbackBus extends MessageBus {
   delivering = true;
+  redials = 0;
   readonly sent: string[] = [];
 
   constructor() {
@@ -18,6 +19,10 @@ class LoopbackBus extends MessageBus {
 
   protected open(): void {
     this.subscribed();
+  }
+
+  protected redial(): void {
+    this.redials += 1;
   }
 
   protected close(): Promise<void> {
@@ -69,7 +74,7 @@ describe('MessageBus', () => {
     await bus.stop();
   });
 
-  it('reports a loss when a probe does not come back within a heartbeat (a silent break)', async () => {
+  it('reports a loss and redials when a probe does not come back within a heartbeat (a silent break)', async () => {
     const bus = new LoopbackBus();
     const listener = recorder();
     bus.start(listener);
@@ -78,6 +83,12 @@ describe('MessageBus', () => {
     expect(listener.events).toEqual(['resumed']);
     jest.advanceTimersByTime(HEARTBEAT_MS);
     expect(listener.events).toEqual(['resumed', 'lost']);
+    expect(bus.redials).toBe(1);
+    // Healed: the probe lost in the break counts once more, the next one comes back; no second redial.
+    bus.delivering = true;
+    jest.advanceTimersByTime(HEARTBEAT_MS);
+    expect(listener.events).toEqual(['resumed', 'lost', 'lost', 'resumed']);
+    expect(bus.redials).toBe(1);
     await bus.stop();
   });
 

@@ -61,6 +61,9 @@ export abstract class MessageBus extends RevocationBus {
   private awaitedProbe?: string;
   private awaitedSince = 0;
   private probes = 0;
+  /** Whether the last probe came back; what the log tells of, once per change. */
+  private live = false;
+  private everLive = false;
 
   protected constructor(label: string) {
     super();
@@ -69,8 +72,14 @@ export abstract class MessageBus extends RevocationBus {
 
   /** Sends a payload to every subscriber, this instance included. */
   protected abstract send(payload: string): Promise<void>;
+  /** Sends a probe; by the path other instances' invalidations take, where that differs. */
+  protected sendProbe(payload: string): Promise<void> {
+    return this.send(payload);
+  }
   /** Opens the subscription; calls `subscribed()` each time it is (re-)established, `broken()` on trouble. */
   protected abstract open(): void;
+  /** The subscription looks open but carries nothing (a silent partition): drop it and dial again. */
+  protected abstract redial(): void;
   protected abstract close(): Promise<void>;
 
   start(listener: RevocationListener): void {
@@ -97,7 +106,9 @@ export abstract class MessageBus extends RevocationBus {
     void this.probe();
   }
 
-  protected broken(): void {
+  protected broken(reason = 'connection lost'): void {
+    if (this.live) this.logger.warn(`revocation subscription broken (${reason}): reading from the database`);
+    this.live = false;
     this.awaitedProbe = undefined;
     this.listener?.lost();
   }
@@ -113,6 +124,9 @@ export abstract class MessageBus extends RevocationBus {
       this.listener?.changed(message.changed.filter((key) => typeof key === 'string'));
     } else if (message.probe !== undefined && message.probe === this.awaitedProbe) {
       this.awaitedProbe = undefined;
+      if (!this.live && this.everLive) this.logger.log('revocation subscription restored');
+      this.live = true;
+      this.everLive = true;
       this.listener?.resumed();
     }
   }
@@ -122,7 +136,11 @@ export abstract class MessageBus extends RevocationBus {
     if (this.awaitedProbe !== undefined) {
       // A probe sent just before this beat (on resubscription) gets until the next one.
       if (Date.now() - this.awaitedSince < HEARTBEAT_MS / 2) return;
-      this.broken();
+      // A connection that carried probes and went quiet is a silent partition; one that never carried any
+      // is a server that does not deliver them, which dialling again would not change.
+      const wasLive = this.live;
+      this.broken(wasLive ? 'no probe came back; reconnecting' : 'no probe came back');
+      if (wasLive) this.redial();
     }
     await this.probe();
   }
@@ -134,9 +152,9 @@ export abstract class MessageBus extends RevocationBus {
     this.awaitedProbe = probe;
     this.awaitedSince = Date.now();
     try {
-      await this.send(JSON.stringify({ probe } satisfies Message));
-    } catch {
-      if (this.awaitedProbe === probe) this.broken();
+      await this.sendProbe(JSON.stringify({ probe } satisfies Message));
+    } catch (error) {
+      if (this.awaitedProbe === probe) this.broken(`probe not sent: ${(error as Error).message}`);
     }
   }
 }
