@@ -186,6 +186,8 @@ class Traffic {
 function allowedDuringOutage(kind: Kind, component: Component): number[] {
   switch (kind) {
     case 'session-live':
+      // With Redis up the revocation cache stays trusted, and no revocation can commit without the database.
+      return component === 'database' ? [200, 503] : [503];
     case 'session-login':
     case 'token-login':
       return [503];
@@ -196,7 +198,8 @@ function allowedDuringOutage(kind: Kind, component: Component): number[] {
       // With Redis up and the database down, the store can still say the session does not exist.
       return component === 'database' ? [401, 503] : [503];
     case 'token-revoked':
-      return component === 'redis' ? [401, 503] : [503];
+      // Redis down: the database still says revoked. Database down: the revocation cache may still say so.
+      return [401, 503];
     case 'refresh':
       // Refresh needs only the database: without Redis it may still answer correctly.
       return component === 'redis' ? [200, 503] : [503];

@@ -59,7 +59,7 @@ export class SessionAuthController {
     @CurrentUser() principal: Principal,
     @Req() request: Request,
   ): Promise<SessionInfoResponseDto> {
-    const user = await this.users.findById(principal.userId);
+    const user = await this.users.state(principal.userId);
     if (!user) throw new AppError('SESSION_INVALID');
     const session = this.sessions.describeCurrent(request);
     return {
