@@ -26,6 +26,8 @@ export interface AppConfig {
     /** Undefined selects the embedded PGlite database under dataDir. */
     url?: string;
     dataDir: string;
+    /** Connections each instance keeps to the database for requests. */
+    poolSize: number;
   };
   /** Undefined: whatever would live in Redis lives in the database. */
   redis?: RedisConfig;

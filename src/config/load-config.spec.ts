@@ -30,7 +30,7 @@ describe('loadConfig', () => {
       reuseGraceSeconds: 10,
     });
     expect(config.auth).toMatchObject({ bcryptCost: 12, loginMaxFailures: 5 });
-    expect(config.database).toEqual({ url: undefined, dataDir: './.data' });
+    expect(config.database).toEqual({ url: undefined, dataDir: './.data', poolSize: 20 });
     expect(config.redis).toBeUndefined();
   });
 
@@ -44,6 +44,7 @@ describe('loadConfig', () => {
     ['COOKIE_SAMESITE', 'none'],
     ['COOKIE_SECURE', 'maybe'],
     ['DATABASE_URL', 'mysql://x'],
+    ['DATABASE_POOL_SIZE', '1'],
     ['REDIS_URL', 'not a url'],
     ['CORS_ORIGINS', 'app.example.com'],
     ['TRUST_PROXY', 'everyone'],

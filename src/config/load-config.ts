@@ -186,6 +186,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     database: {
       url: url('DATABASE_URL', ['postgres:', 'postgresql:']),
       dataDir: get('DATA_DIR') ?? './.data',
+      poolSize: integer('DATABASE_POOL_SIZE', 20, 2, 1000),
     },
     redis: redisConfigured
       ? {

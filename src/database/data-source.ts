@@ -9,6 +9,8 @@ import { MIGRATIONS } from '../../migrations';
 export interface ConnectionRole {
   remote: boolean;
   purpose: 'serve' | 'migrate';
+  /** Connections kept for requests; a refresh holds one for its whole transaction. */
+  poolSize?: number;
 }
 
 /**
@@ -35,7 +37,7 @@ export function dataSourceOptions(
     synchronize: false,
     extra: {
       // Migrating takes two: one holds the advisory lock while the other applies the migrations.
-      max: role.purpose === 'serve' ? 10 : 2,
+      max: role.purpose === 'serve' ? (role.poolSize ?? 10) : 2,
       connectionTimeoutMillis: 3000,
       idleTimeoutMillis: 30000,
       keepAlive: role.remote,

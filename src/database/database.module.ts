@@ -26,7 +26,7 @@ type OptionsWithEmbedded = DataSourceOptions & {
         const url = config.database.url ?? embedded!.url;
         const remote = !embedded;
         return {
-          ...dataSourceOptions(url, { remote, purpose: 'serve' }),
+          ...dataSourceOptions(url, { remote, purpose: 'serve', poolSize: config.database.poolSize }),
           autoLoadEntities: true,
           embedded,
           migrateWith: dataSourceOptions(url, { remote, purpose: 'migrate' }),

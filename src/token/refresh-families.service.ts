@@ -9,7 +9,7 @@ import { newCsrfToken } from '../common/csrf';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { Revocations } from '../revocation/revocations.service';
 import type { User } from '../users/user.entity';
-import { UsersService } from '../users/users.service';
+import { UsersService, UserState } from '../users/users.service';
 import { AccessTokens } from './access-tokens';
 import { RefreshFamily } from './refresh-family.entity';
 import { RefreshToken } from './refresh-token.entity';
@@ -23,7 +23,7 @@ export interface TokenGrant {
   refreshExpiresAt: Date;
   familyId: string;
   csrfToken?: string;
-  user: User;
+  user: UserState;
 }
 
 /** How a refresh token reached us: a cookie-borne one must come with the family's CSRF token. */
@@ -147,16 +147,24 @@ export class RefreshFamilies {
     const tokens = manager.getRepository(RefreshToken);
     const families = manager.getRepository(RefreshFamily);
     const tokenHash = sha256(presentation.refreshToken);
-    const found = await tokens.findOne({ where: { tokenHash }, select: { id: true, familyId: true } });
-    if (!found) throw new AppError('REFRESH_TOKEN_INVALID');
-    const family = await families.findOne({
-      where: { id: found.familyId },
-      lock: { mode: 'pessimistic_write' },
-    });
+    // One statement finds the presented token's family and takes its lock: concurrent refreshes queue here.
+    const family = await families
+      .createQueryBuilder('family')
+      .where((query) => {
+        const familyOfToken = query
+          .subQuery()
+          .select('token.familyId')
+          .from(RefreshToken, 'token')
+          .where('token.tokenHash = :tokenHash', { tokenHash })
+          .getQuery();
+        return `family.id = ${familyOfToken}`;
+      })
+      .setLock('pessimistic_write')
+      .getOne();
     if (!family || family.revokedAt !== null) throw new AppError('REFRESH_TOKEN_INVALID');
     if (presentation.viaCookie) assertFamilyCsrf(family, presentation.csrfHeader);
-    // Read again under the lock: a concurrent refresh may have rotated it while this one waited.
-    const token = await tokens.findOneByOrFail({ id: found.id });
+    // Read under the lock: a concurrent refresh may have rotated it while this one waited.
+    const token = await tokens.findOneByOrFail({ tokenHash });
     const now = new Date();
 
     if (token.usedAt !== null) {
@@ -167,7 +175,7 @@ export class RefreshFamilies {
           : undefined;
       if (replay !== undefined) {
         const sealed = JSON.parse(replay) as SealedGrant;
-        const holder = await this.users.findById(family.userId, manager);
+        const holder = await this.users.state(family.userId, manager);
         if (!holder) throw new AppError('REFRESH_TOKEN_INVALID');
         return {
           kind: 'granted',
@@ -193,7 +201,7 @@ export class RefreshFamilies {
     }
 
     if (now >= family.expiresAt || now >= family.idleExpiresAt) throw new AppError('REFRESH_TOKEN_INVALID');
-    const user = await this.users.findById(family.userId, manager);
+    const user = await this.users.state(family.userId, manager);
     if (!user) throw new AppError('REFRESH_TOKEN_INVALID');
 
     const idleExpiresAt = earliest(
