@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { HEARTBEAT_MS, MessageBus, RevocationListener } from './revocation-bus';
 import { EVERY_KEY } from './revocation-cache';
 
@@ -25,7 +26,9 @@ class LoopbackBus extends MessageBus {
     this.redials += 1;
   }
 
+  /** As node-redis does, closing the subscriber ends its connection. */
   protected close(): Promise<void> {
+    this.broken('connection ended');
     return Promise.resolve();
   }
 
@@ -62,6 +65,22 @@ describe('MessageBus', () => {
     bus.reconnect();
     expect(listener.events).toEqual(['resumed']);
     await bus.stop();
+  });
+
+  it('stops without reporting its own closing as a broken subscription', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const bus = new LoopbackBus();
+      bus.start(recorder());
+      await bus.stop();
+      expect(warn).not.toHaveBeenCalled();
+      bus.start(recorder());
+      bus.dropConnection();
+      expect(warn).toHaveBeenCalledTimes(1);
+      await bus.stop();
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('reports a loss at once when the subscription drops, and resumes after the next probe', async () => {

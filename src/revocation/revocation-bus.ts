@@ -92,6 +92,8 @@ export abstract class MessageBus extends RevocationBus {
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
     this.listener = undefined;
+    // A subscription closed on purpose is not a broken one: no warning at shutdown.
+    this.live = false;
     await this.close();
   }
 
