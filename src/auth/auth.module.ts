@@ -12,6 +12,7 @@ import { LocalStrategy } from './local.strategy';
 import { LoginService } from './login.service';
 import { MeController } from './me.controller';
 import { RegisterController } from './register.controller';
+import { RegistrationService } from './registration.service';
 import { RolesGuard } from './roles.guard';
 import { SessionAuthController } from './session-auth.controller';
 import { SignIns } from './sign-ins.service';
@@ -29,6 +30,7 @@ import { TokenRefreshService } from './token-refresh.service';
   ],
   providers: [
     LoginService,
+    RegistrationService,
     TokenRefreshService,
     LocalStrategy,
     AnyAuthGuard,

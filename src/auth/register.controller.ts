@@ -3,20 +3,16 @@ import { ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Client, ClientInfo } from '../common/client-info';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
 import { Public } from '../common/public.decorator';
-import { LoginThrottle } from '../rate-limit/login-throttle';
 import { toPublicUser } from '../users/user.entity';
-import { UsersService } from '../users/users.service';
 import { RegisterDto } from './dto/register.dto';
 import { UserEnvelopeDto } from './dto/user.response';
+import { RegistrationService } from './registration.service';
 
 @ApiTags('auth')
 @Controller('api/auth')
 @Public()
 export class RegisterController {
-  constructor(
-    private readonly users: UsersService,
-    private readonly throttle: LoginThrottle,
-  ) {}
+  constructor(private readonly registration: RegistrationService) {}
 
   @Post('register')
   @HttpCode(201)
@@ -24,8 +20,7 @@ export class RegisterController {
   @ApiCreatedResponse({ type: UserEnvelopeDto })
   @ApiErrors(...BODY_ERRORS, 'EMAIL_TAKEN', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
   async register(@Body() body: RegisterDto, @Client() client: ClientInfo): Promise<UserEnvelopeDto> {
-    await this.throttle.consumeRegistration(client.ip);
-    const user = await this.users.register(body, client);
+    const user = await this.registration.register(body, client);
     return { user: toPublicUser(user) };
   }
 }
