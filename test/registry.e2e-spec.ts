@@ -479,6 +479,37 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
         .set('Cookie', session.cookie);
       expectError(response, 403, 'CSRF_FAILED');
     });
+
+    it('never demotes the last admin, even when two admins demote each other at once', async () => {
+      const setRole = (caller: Caller, id: string, role: string) =>
+        caller.auth(request(url).patch(`/api/admin/users/${id}`)).send({ role });
+      const root = await admin();
+      const rootId = ((await get(root, '/api/me').expect(200)).body as { user: { id: string } }).user.id;
+      const refused = await setRole(root, rootId, 'user');
+      expectError(refused, 400, 'VALIDATION_FAILED');
+      expect((refused.body as { details: { field: string }[] }).details[0].field).toBe('role');
+      await get(await admin(), '/api/admin/users').expect(200);
+
+      const other = await registerUser(url);
+      await setRole(root, other.id, 'admin').expect(200);
+      const second = await signIn(url, other, 'token');
+      const [rootDemotes, secondDemotes] = await Promise.all([
+        setRole(root, other.id, 'user'),
+        setRole(second, rootId, 'user'),
+      ]);
+      // One wins; the other is refused as the last admin (400), or, when the winner committed first, its
+      // demoted caller's token is already revoked (401). Never both.
+      const statuses = [rootDemotes.status, secondDemotes.status];
+      expect(statuses.filter((status) => status === 200)).toHaveLength(1);
+      expect(statuses.filter((status) => status === 400 || status === 401)).toHaveLength(1);
+      // Whoever kept the role gives it back, so the other tests still sign in as an admin.
+      if (secondDemotes.status === 200) {
+        await setRole(await signIn(url, other, 'token'), rootId, 'admin').expect(200);
+        await setRole(await admin(), other.id, 'user').expect(200);
+      }
+      await get(await admin(), '/api/admin/users').expect(200);
+      expectError(await get(await signIn(url, other, 'token'), '/api/admin/users'), 403, 'FORBIDDEN');
+    });
   });
 
   describe('audit trail', () => {

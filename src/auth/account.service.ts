@@ -73,6 +73,10 @@ export class AccountService {
       const user = await this.users.findById(userId, manager);
       if (!user) throw new AppError('NOT_FOUND');
       if (user.role === role) return user;
+      // ADMIN_EMAIL cannot bring an admin back once its user exists, so the last admin keeps the role.
+      if (user.role === 'admin' && (await this.users.lockAdmins(manager)) <= 1) {
+        throw AppError.validation('role', 'the last admin cannot be demoted');
+      }
       await this.users.setRole(userId, role, manager);
       await this.audit.record(
         'role.changed',

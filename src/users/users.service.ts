@@ -149,6 +149,19 @@ export class UsersService implements OnApplicationBootstrap {
   }
 
   /** Sessions read the role on each request; access tokens carry it, so they are revoked. */
+  /**
+   * Locks every admin's row until the transaction ends and says how many there are, so two admins demoting
+   * each other at once cannot both succeed and leave none.
+   */
+  async lockAdmins(manager: EntityManager): Promise<number> {
+    const admins = await manager.getRepository(User).find({
+      where: { role: 'admin' },
+      select: { id: true },
+      lock: { mode: 'pessimistic_write' },
+    });
+    return admins.length;
+  }
+
   async setRole(userId: string, role: Role, manager: EntityManager): Promise<void> {
     await this.stamp(userId, 'tokensRevokedBefore', manager, { role });
   }
