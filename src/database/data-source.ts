@@ -9,7 +9,10 @@ import { MIGRATIONS } from '../../migrations';
 export interface ConnectionRole {
   remote: boolean;
   purpose: 'serve' | 'migrate';
-  /** Connections kept for requests; a refresh holds one for its whole transaction. */
+  /**
+   * The pool's size: the instance's DATABASE_POOL_SIZE when serving requests (a refresh holds a connection
+   * for its whole transaction); two for migrations and commands, one holding the advisory lock.
+   */
   poolSize?: number;
 }
 
@@ -36,8 +39,7 @@ export function dataSourceOptions(
     migrationsTableName: 'migrations',
     synchronize: false,
     extra: {
-      // Migrating takes two: one holds the advisory lock while the other applies the migrations.
-      max: role.purpose === 'serve' ? (role.poolSize ?? 10) : 2,
+      max: role.poolSize ?? 2,
       connectionTimeoutMillis: 3000,
       idleTimeoutMillis: 30000,
       keepAlive: role.remote,
