@@ -28,14 +28,21 @@ export class DatabaseSessionStore extends SessionStore {
       .then((rows) => callback(undefined, rows[0]?.data ?? null), callback);
   }
 
+  async create(sid: string, session: SessionData): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO sessions (sid, user_id, public_id, data, expires_at)
+       VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))`,
+      [sid, session.userId, session.publicId, JSON.stringify(session), this.ttl(session)],
+    );
+  }
+
+  /** An update of a live row only: a row deleted (or expired) while the request ran stays gone. */
   override set(sid: string, session: SessionData, callback?: Callback): void {
-    const ttl = storeTtlSeconds(session, this.limits, Date.now());
     this.dataSource
       .query(
-        `INSERT INTO sessions (sid, user_id, public_id, data, expires_at)
-         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
-         ON CONFLICT (sid) DO UPDATE SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at`,
-        [sid, session.userId ?? null, session.publicId ?? null, JSON.stringify(session), ttl],
+        `UPDATE sessions SET data = $2, expires_at = now() + make_interval(secs => $3)
+         WHERE sid = $1 AND expires_at > now()`,
+        [sid, JSON.stringify(session), this.ttl(session)],
       )
       .then(
         () => callback?.(),
@@ -44,18 +51,18 @@ export class DatabaseSessionStore extends SessionStore {
   }
 
   override destroy(sid: string, callback?: Callback): void {
-    this.dataSource.query('DELETE FROM sessions WHERE sid = $1', [sid]).then(
+    this.remove(sid).then(
       () => callback?.(),
       (error: unknown) => callback?.(error),
     );
   }
 
-  /** Live sessions of one user, for the per-user index. */
-  async listForUser(userId: string): Promise<{ sid: string; data: SessionData }[]> {
-    return this.dataSource.query(
-      'SELECT sid, data FROM sessions WHERE user_id = $1 AND expires_at > now() ORDER BY created_at',
-      [userId],
+  async remove(sid: string): Promise<boolean> {
+    const rows = await this.dataSource.query<{ removed: number }[]>(
+      'WITH gone AS (DELETE FROM sessions WHERE sid = $1 RETURNING 1) SELECT count(*)::int AS removed FROM gone',
+      [sid],
     );
+    return rows[0].removed > 0;
   }
 
   async prune(): Promise<void> {
@@ -65,5 +72,9 @@ export class DatabaseSessionStore extends SessionStore {
 
   close(): void {
     clearInterval(this.pruneTimer);
+  }
+
+  private ttl(session: SessionData): number {
+    return storeTtlSeconds(session, this.limits, Date.now());
   }
 }

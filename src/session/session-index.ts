@@ -1,7 +1,7 @@
 import type { SessionData } from 'express-session';
 import { promisify } from 'node:util';
+import type { DataSource } from 'typeorm';
 import type { RedisClient } from '../redis/redis.module';
-import { DatabaseSessionStore } from './database-session.store';
 import type { SessionStore } from './session.store';
 
 export interface IndexedSession {
@@ -12,13 +12,18 @@ export interface IndexedSession {
 /** Finds every live session of a user, so they can be listed and revoked together. */
 export abstract class SessionIndex {
   abstract add(userId: string, publicId: string, sid: string): Promise<void>;
-  abstract remove(userId: string, publicId: string): Promise<void>;
+  /** Drops the entry only while it still names `sid`: a session given a new id meanwhile stays listed. */
+  abstract remove(userId: string, publicId: string, sid: string): Promise<void>;
   abstract sessionsOf(userId: string): Promise<IndexedSession[]>;
 }
 
 export function loadSession(store: SessionStore, sid: string): Promise<SessionData | null | undefined> {
   return promisify(store.get.bind(store))(sid);
 }
+
+const REMOVE_IF_UNCHANGED = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0`;
 
 /**
  * A hash per user, publicId -> sid. Entries of sessions that expired in the store are dropped when the hash
@@ -47,27 +52,25 @@ export class RedisSessionIndex extends SessionIndex {
       .exec();
   }
 
-  async remove(userId: string, publicId: string): Promise<void> {
-    await this.redis.hDel(this.key(userId), publicId);
+  async remove(userId: string, publicId: string, sid: string): Promise<void> {
+    await this.redis.eval(REMOVE_IF_UNCHANGED, { keys: [this.key(userId)], arguments: [publicId, sid] });
   }
 
   async sessionsOf(userId: string): Promise<IndexedSession[]> {
     const entries = await this.redis.hGetAll(this.key(userId));
     const live: IndexedSession[] = [];
-    const stale: string[] = [];
     for (const [publicId, sid] of Object.entries(entries)) {
       const data = await loadSession(this.store, sid);
       if (data?.userId === userId && data.publicId === publicId) live.push({ sid, data });
-      else stale.push(publicId);
+      else await this.remove(userId, publicId, sid);
     }
-    if (stale.length > 0) await this.redis.hDel(this.key(userId), stale);
     return live;
   }
 }
 
 /** The sessions table is its own index: rows carry user_id. */
 export class DatabaseSessionIndex extends SessionIndex {
-  constructor(private readonly store: DatabaseSessionStore) {
+  constructor(private readonly dataSource: DataSource) {
     super();
   }
 
@@ -76,6 +79,9 @@ export class DatabaseSessionIndex extends SessionIndex {
   async remove(): Promise<void> {}
 
   sessionsOf(userId: string): Promise<IndexedSession[]> {
-    return this.store.listForUser(userId);
+    return this.dataSource.query(
+      'SELECT sid, data FROM sessions WHERE user_id = $1 AND expires_at > now() ORDER BY created_at',
+      [userId],
+    );
   }
 }

@@ -55,7 +55,8 @@ export class SessionAuthenticator {
     if (shouldRecordActivity({ createdAt: session.createdAt, lastSeenAt: session.lastSeenAt }, limits, now)) {
       session.lastSeenAt = now;
     }
-    const { expiresAt } = sessionExpiry(
+    // The contract's expiresAt is the absolute limit; the idle end moves with every use.
+    const { absoluteExpiresAt } = sessionExpiry(
       { createdAt: session.createdAt, lastSeenAt: session.lastSeenAt },
       limits,
     );
@@ -64,7 +65,7 @@ export class SessionAuthenticator {
       role: user.role,
       method: 'session',
       sessionId: session.publicId,
-      expiresAt: new Date(expiresAt),
+      expiresAt: new Date(absoluteExpiresAt),
     };
   }
 

@@ -1,8 +1,7 @@
 import { Inject, MiddlewareConsumer, Module, NestModule, OnModuleDestroy } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
-import { RedisStore } from 'connect-redis';
 import type { RequestHandler } from 'express';
-import session, { SessionData } from 'express-session';
+import session from 'express-session';
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
@@ -11,7 +10,7 @@ import { UsersModule } from '../users/users.module';
 import { DatabaseSessionStore } from './database-session.store';
 import { sessionCookieName, sessionCookieOptions } from './session-cookie';
 import { DatabaseSessionIndex, RedisSessionIndex, SessionIndex } from './session-index';
-import { storeTtlSeconds } from './session-lifetime';
+import { RedisSessionStore } from './redis-session.store';
 import { loadOrCreateSessionSecret } from './session-secret';
 import { SessionAuthenticator } from './session.authenticator';
 import { SessionGuard } from './session.guard';
@@ -20,43 +19,36 @@ import { SessionStore } from './session.store';
 import { TrustedOriginGuard } from './trusted-origin.guard';
 
 const SESSION_MIDDLEWARE = Symbol('SESSION_MIDDLEWARE');
+const SESSION_BACKEND = Symbol('SESSION_BACKEND');
 
-function createSessionStore(
+/** Where sessions live and how a user's sessions are found: one choice, made here for both. */
+interface SessionBackend {
+  store: SessionStore;
+  index: SessionIndex;
+}
+
+/** Redis when configured, else the database; never memory. */
+function createSessionBackend(
   config: AppConfig,
   redis: RedisClient | null,
   dataSource: DataSource,
-): SessionStore {
-  if (!redis) return new DatabaseSessionStore(dataSource, config.session);
-  // disableTouch: a request that changes nothing must not write; lastSeenAt writes are throttled instead.
-  return new RedisStore({
-    client: redis,
-    prefix: `${config.redis!.keyPrefix}sess:`,
-    disableTouch: true,
-    ttl: (data) => storeTtlSeconds(data, config.session, Date.now()),
-    serializer: compactSerializer(config),
-  });
-}
-
-/**
- * Keeps only the cookie's expiry with each session: its other attributes come from the configuration and
- * are restored on load, so a cookie re-sent after an activity update keeps them (and a changed setting
- * applies to existing sessions too). Saves about 60 bytes of each stored session.
- */
-function compactSerializer(config: AppConfig) {
-  const attributes = sessionCookieOptions(config);
+): SessionBackend {
+  if (redis && config.redis) {
+    const store = new RedisSessionStore(
+      redis,
+      config.redis.keyPrefix,
+      config.session,
+      sessionCookieOptions(config),
+    );
+    return {
+      store,
+      index: new RedisSessionIndex(redis, store, config.redis.keyPrefix, config.session.absoluteTtlSeconds),
+    };
+  }
   return {
-    stringify: ({ cookie, ...data }: SessionData): string =>
-      JSON.stringify({ ...data, cookie: { originalMaxAge: cookie.originalMaxAge, expires: cookie.expires } }),
-    parse: (raw: string): SessionData => {
-      const stored = JSON.parse(raw) as SessionData;
-      return { ...stored, cookie: { ...attributes, ...stored.cookie } };
-    },
+    store: new DatabaseSessionStore(dataSource, config.session),
+    index: new DatabaseSessionIndex(dataSource),
   };
-}
-
-function createSessionIndex(config: AppConfig, redis: RedisClient | null, store: SessionStore): SessionIndex {
-  if (!redis) return new DatabaseSessionIndex(store as DatabaseSessionStore);
-  return new RedisSessionIndex(redis, store, config.redis!.keyPrefix, config.session.absoluteTtlSeconds);
 }
 
 async function createSessionMiddleware(
@@ -64,7 +56,7 @@ async function createSessionMiddleware(
   store: SessionStore,
   dataSource: DataSource,
 ): Promise<RequestHandler> {
-  return session({
+  const middleware = session({
     name: sessionCookieName(config),
     secret: config.session.secret ?? (await loadOrCreateSessionSecret(dataSource)),
     store,
@@ -77,6 +69,14 @@ async function createSessionMiddleware(
     // logging users out on a store blip; sessions are only ever ended explicitly through SessionService.
     unset: 'keep',
   });
+  if (!config.session.cookieSecure) return middleware;
+  // COOKIE_SECURE=true declares that clients reach the service over HTTPS, usually through a proxy that
+  // ends TLS. express-session asks req.secure before setting a Secure cookie and silently sets none on a
+  // plain-HTTP last hop, so a login would answer 200 without its cookie: the declaration is taken as given.
+  return (request, response, next) => {
+    Object.defineProperty(request, 'secure', { value: true, configurable: true });
+    middleware(request, response, next);
+  };
 }
 
 /** Cookie sessions on every route, in Redis when configured, else in the database; never in memory. */
@@ -84,14 +84,19 @@ async function createSessionMiddleware(
   imports: [UsersModule],
   providers: [
     {
-      provide: SessionStore,
+      provide: SESSION_BACKEND,
       inject: [APP_CONFIG, REDIS, getDataSourceToken()],
-      useFactory: createSessionStore,
+      useFactory: createSessionBackend,
+    },
+    {
+      provide: SessionStore,
+      inject: [SESSION_BACKEND],
+      useFactory: (backend: SessionBackend) => backend.store,
     },
     {
       provide: SessionIndex,
-      inject: [APP_CONFIG, REDIS, SessionStore],
-      useFactory: createSessionIndex,
+      inject: [SESSION_BACKEND],
+      useFactory: (backend: SessionBackend) => backend.index,
     },
     {
       provide: SESSION_MIDDLEWARE,
@@ -116,6 +121,6 @@ export class SessionModule implements NestModule, OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
-    if (this.store instanceof DatabaseSessionStore) this.store.close();
+    this.store.close();
   }
 }

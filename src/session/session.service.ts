@@ -18,7 +18,9 @@ export interface StartedSession {
   publicId: string;
   csrfToken: string;
   createdAt: Date;
+  /** The absolute limit, createdAt + SESSION_ABSOLUTE_TTL, however the session is used. */
   expiresAt: Date;
+  /** When the session ends if it is not used before. */
   idleExpiresAt: Date;
 }
 
@@ -42,6 +44,9 @@ const SESSION_FIELDS = [
   'ip',
 ] as const satisfies (keyof SessionData)[];
 
+/** Each attempt finds the session under a newer id; more rotations than this in one revocation are absurd. */
+const MAX_REVOKE_ATTEMPTS = 5;
+
 /** Starts, rotates, ends, lists and revokes cookie sessions; the one writer of session data. */
 @Injectable()
 export class SessionService {
@@ -62,10 +67,13 @@ export class SessionService {
     client: ClientInfo,
   ): Promise<StartedSession> {
     const previous = request.session;
-    const replaced = previous.userId && previous.publicId ? [previous.userId, previous.publicId] : undefined;
+    const replaced =
+      previous.userId && previous.publicId
+        ? { userId: previous.userId, publicId: previous.publicId, sid: request.sessionID }
+        : undefined;
     // regenerate destroys the previous id in the store, so a pre-login id can never carry this login.
     await promisify(previous.regenerate.bind(previous))();
-    if (replaced) await this.index.remove(replaced[0], replaced[1]);
+    if (replaced) await this.index.remove(replaced.userId, replaced.publicId, replaced.sid);
     const now = Date.now();
     const session = request.session;
     Object.assign(session, {
@@ -79,18 +87,27 @@ export class SessionService {
       userAgent: client.userAgent,
       ip: client.ip,
     } satisfies Omit<SessionData, 'cookie'>);
-    await this.persist(request);
+    await this.create(request);
     return this.describe(session as SessionData);
   }
 
-  /** A new id for the same session, for privilege changes such as a password change. */
-  async rotateId(request: Request, options: { authAt?: number } = {}): Promise<void> {
-    const previous = request.session;
+  /**
+   * A new id for the same session, for privilege changes such as a password change. The new id is stored
+   * before the old one is removed, and whoever removes the old id wins: when a logout or revocation removed
+   * it first, the session was ended while this request ran, so its successor is ended too and the answer is
+   * false (the cookie is cleared). Nothing then outlives a revocation by moving to a new id.
+   */
+  async rotateId(request: Request, options: { authAt?: number } = {}): Promise<boolean> {
+    const previousSid = request.sessionID;
     const kept: Partial<SessionData> = {};
-    for (const field of SESSION_FIELDS) (kept as Record<string, unknown>)[field] = previous[field];
-    await promisify(request.session.regenerate.bind(request.session))();
+    for (const field of SESSION_FIELDS) (kept as Record<string, unknown>)[field] = request.session[field];
+    // A new id and an empty session on the request, the old id still in the store (regenerate would drop it).
+    request.sessionStore.generate(request);
     Object.assign(request.session, kept, options.authAt === undefined ? {} : { authAt: options.authAt });
-    await this.persist(request);
+    await this.create(request);
+    if (await this.store.remove(previousSid)) return true;
+    await this.end(request);
+    return false;
   }
 
   /** Logout, or an invalid session: it leaves the store and the index, and the cookie is cleared. */
@@ -98,8 +115,9 @@ export class SessionService {
     const session = request.session as LiveSession | undefined;
     if (session) {
       const { userId, publicId } = session;
+      const sid = request.sessionID;
       await promisify(session.destroy.bind(session))();
-      if (userId && publicId) await this.index.remove(userId, publicId);
+      if (userId && publicId) await this.index.remove(userId, publicId, sid);
     }
     request.res?.clearCookie(sessionCookieName(this.config), sessionCookieOptions(this.config));
   }
@@ -115,7 +133,7 @@ export class SessionService {
       publicId: session.publicId,
       csrfToken: session.csrfToken,
       createdAt: new Date(session.createdAt),
-      expiresAt: new Date(expiry.expiresAt),
+      expiresAt: new Date(expiry.absoluteExpiresAt),
       idleExpiresAt: new Date(expiry.idleExpiresAt),
     };
   }
@@ -134,12 +152,18 @@ export class SessionService {
       .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   }
 
-  /** False when the user has no such session, so callers can answer NOT_FOUND. */
+  /**
+   * False when the user has no such session, so callers can answer NOT_FOUND. A session whose id rotates
+   * meanwhile (a password change in flight) keeps its public id under a new sid: the removal follows it.
+   */
   async revoke(userId: string, publicId: string): Promise<boolean> {
-    const target = (await this.index.sessionsOf(userId)).find((entry) => entry.data.publicId === publicId);
-    if (!target) return false;
-    await this.destroy(target.sid);
-    await this.index.remove(userId, publicId);
+    for (let attempt = 0; attempt < MAX_REVOKE_ATTEMPTS; attempt += 1) {
+      const target = (await this.index.sessionsOf(userId)).find((entry) => entry.data.publicId === publicId);
+      if (!target) return attempt > 0;
+      const removed = await this.store.remove(target.sid);
+      await this.index.remove(userId, publicId, target.sid);
+      if (removed) return true;
+    }
     return true;
   }
 
@@ -148,8 +172,8 @@ export class SessionService {
       (entry) => entry.data.publicId !== exceptPublicId,
     );
     for (const target of targets) {
-      await this.destroy(target.sid);
-      await this.index.remove(userId, target.data.publicId);
+      await this.store.remove(target.sid);
+      await this.index.remove(userId, target.data.publicId, target.sid);
     }
     return targets.length;
   }
@@ -160,13 +184,10 @@ export class SessionService {
     );
   }
 
-  private async persist(request: Request): Promise<void> {
-    const session = request.session;
-    await promisify(session.save.bind(session))();
-    await this.index.add(session.userId!, session.publicId!, request.sessionID);
-  }
-
-  private destroy(sid: string): Promise<void> {
-    return promisify(this.store.destroy.bind(this.store))(sid);
+  /** The one place a session comes into existence in the store. */
+  private async create(request: Request): Promise<void> {
+    const session = request.session as Session & SessionData;
+    await this.store.create(request.sessionID, session);
+    await this.index.add(session.userId, session.publicId, request.sessionID);
   }
 }
