@@ -194,10 +194,21 @@ describe('cookie sessions', () => {
         expiresAt: session.body.expiresAt,
         idleExpiresAt: expect.stringMatching(/Z$/),
       });
-      expect(Date.parse(response.body.expiresAt)).toBeLessThanOrEqual(
-        Date.parse(response.body.idleExpiresAt),
-      );
       expect(setCookies(response)).toEqual([]);
+    });
+
+    it('gives expiresAt as the absolute limit, createdAt + SESSION_ABSOLUTE_TTL, and idleExpiresAt as the idle end, everywhere', async () => {
+      const user = await registerUser(running.url);
+      const session = await login(running.url, user);
+      const current = (await api().get('/api/auth/session').set('Cookie', session.cookie).expect(200)).body;
+      const me = (await api().get('/api/me').set('Cookie', session.cookie).expect(200)).body;
+      const createdAt = Date.parse(current.createdAt);
+      const absolute = new Date(createdAt + 7 * 86400_000).toISOString();
+      expect(session.body.expiresAt).toBe(absolute);
+      expect(current.expiresAt).toBe(absolute);
+      expect(me.auth.expiresAt).toBe(absolute);
+      expect(Date.parse(current.idleExpiresAt)).toBeGreaterThanOrEqual(createdAt + 24 * 3600_000);
+      expect(Date.parse(current.idleExpiresAt)).toBeLessThan(Date.parse(absolute));
     });
 
     it('does not write to the store on every request', async () => {
@@ -480,6 +491,78 @@ describe('cookie sessions with secure cookies', () => {
       401,
       'AUTHENTICATION_REQUIRED',
     );
+  });
+});
+
+describe('cookie sessions with secure cookies and a trusted proxy that reports plain HTTP', () => {
+  let storage: TestStorage;
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    ({ storage, running } = await bootWith({ COOKIE_SECURE: 'true', TRUST_PROXY: '1' }));
+  });
+
+  afterAll(async () => {
+    await running.close();
+    await storage.drop();
+  });
+
+  it.each([
+    ['X-Forwarded-Proto: http', 'http'],
+    ['no X-Forwarded-Proto', undefined],
+  ])('still sets the Secure __Host-sid cookie on login with %s', async (_label, proto) => {
+    const user = await registerUser(running.url);
+    const call = request(running.url).post('/api/auth/session/login');
+    if (proto) call.set('X-Forwarded-Proto', proto);
+    const response = await call.send({ email: user.email, password: user.password }).expect(200);
+    const cookies = setCookies(response);
+    expect(cookies).toHaveLength(1);
+    expect(cookies[0]).toMatch(/^__Host-sid=s%3A.*; Secure(;|$)/);
+    await request(running.url).get('/api/auth/session').set('Cookie', cookies[0].split(';')[0]).expect(200);
+  });
+});
+
+describe('cookie sessions with secure cookies behind a proxy that is not trusted (plain-HTTP last hop)', () => {
+  let storage: TestStorage;
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    ({ storage, running } = await bootWith({ COOKIE_SECURE: 'true', SESSION_IDLE_TTL: '4s' }));
+  });
+
+  afterAll(async () => {
+    await running.close();
+    await storage.drop();
+  });
+
+  it('sets a Secure __Host-sid cookie on a plain-HTTP login, and on every later write of the session', async () => {
+    const user = await registerUser(running.url);
+    const response = await request(running.url)
+      .post('/api/auth/session/login')
+      .send({ email: user.email, password: user.password })
+      .expect(200);
+    const cookies = setCookies(response);
+    expect(cookies).toHaveLength(1);
+    expect(cookies[0]).toMatch(/^__Host-sid=s%3A/);
+    expect(cookies[0]).toMatch(/; Secure(;|$)/);
+    expect(cookies[0]).toMatch(/; Path=\/(;|$)/);
+    expect(attributesOf(cookies[0])).not.toContain('domain');
+
+    const cookie = cookies[0].split(';')[0];
+    // Activity is recorded a quarter of the 4 s idle limit after login; the re-sent cookie is Secure too.
+    await sleep(1100);
+    const later = await request(running.url).get('/api/auth/session').set('Cookie', cookie).expect(200);
+    const resent = setCookies(later);
+    expect(resent).toHaveLength(1);
+    expect(resent[0]).toMatch(/^__Host-sid=/);
+    expect(resent[0]).toMatch(/; Secure(;|$)/);
+
+    const logout = await request(running.url)
+      .post('/api/auth/session/logout')
+      .set('Cookie', cookie)
+      .set('X-CSRF-Token', (response.body as { csrfToken: string }).csrfToken)
+      .expect(204);
+    expect(setCookies(logout)[0]).toMatch(/^__Host-sid=;.*; Secure(;|$)/);
   });
 });
 
