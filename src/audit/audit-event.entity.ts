@@ -15,7 +15,7 @@ export const AUDIT_TYPES = [
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
-/** Append-only: rows are inserted and read; the one update erases a deleted user's personal data. */
+/** Append-only: rows are inserted and read; the one update erases a deleted user's IP and user agent. */
 @Entity({ name: 'audit_events' })
 export class AuditEvent {
   @PrimaryGeneratedColumn('uuid')

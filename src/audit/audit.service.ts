@@ -33,11 +33,20 @@ export class AuditService {
     });
   }
 
-  /** Erases what the trail holds about a deleted user beyond the id: addresses, agents, details. */
-  async forget(userId: string, manager: EntityManager): Promise<void> {
-    await manager
-      .getRepository(AuditEvent)
-      .update({ userId }, { ip: null, userAgent: null, detail: () => "'{}'::jsonb" });
+  /**
+   * Erases the IP and user agent of the entries of users deleted at least `retentionSeconds` ago; the
+   * entries themselves stay, under the user id.
+   */
+  async eraseClientDataOfDeletedUsers(retentionSeconds: number): Promise<void> {
+    await this.events.query(
+      `UPDATE audit_events SET ip = NULL, user_agent = NULL
+       WHERE (ip IS NOT NULL OR user_agent IS NOT NULL)
+         AND user_id IN (
+           SELECT user_id FROM audit_events
+           WHERE type = 'user.deleted' AND at <= now() - make_interval(secs => $1)
+         )`,
+      [retentionSeconds],
+    );
   }
 
   async list(query: AuditQuery): Promise<{ items: AuditEvent[]; total: number }> {

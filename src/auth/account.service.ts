@@ -23,7 +23,8 @@ export class AccountService {
 
   /**
    * Revokes every other session and family. The caller's own sign-in survives: a cookie session moves to a
-   * new id authenticated now; a token family stays, and the client refreshes for a working access token.
+   * new id authenticated now (unless it was itself revoked while the change ran: then it ends, the cookie is
+   * cleared, and the change stands); a token family stays, and the client refreshes for a working access token.
    */
   async changePassword(
     principal: Principal,
@@ -49,7 +50,10 @@ export class AccountService {
     }
   }
 
-  /** The user row goes, and with it (by cascade) its families and database sessions; Redis ones follow. */
+  /**
+   * The user row goes, and with it (by cascade) its families and database sessions; Redis ones follow.
+   * The audit trail keeps its entries under the user id; AuditRetention erases their client data later.
+   */
   async deleteAccount(
     principal: Principal,
     password: string,
@@ -59,7 +63,10 @@ export class AccountService {
     const user = await this.caller(principal);
     await this.confirmPassword(user, password, 'password', client);
     await this.users.transaction(async (manager) => {
-      await this.audit.forget(user.id, manager);
+      // Locked as a demotion is, so two admins deleting themselves at once cannot both succeed.
+      if (user.role === 'admin' && (await this.users.lockAdmins(manager)) <= 1) {
+        throw AppError.validation('role', 'the last admin cannot delete their own account');
+      }
       await this.audit.record('user.deleted', user.id, undefined, {}, manager);
       await this.users.delete(user.id, manager);
     });

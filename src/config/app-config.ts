@@ -70,6 +70,10 @@ export interface AppConfig {
     adminEmail?: string;
     adminPassword?: string;
   };
+  audit: {
+    /** How long a deleted user's audit entries keep their IP and user agent. */
+    retentionSeconds: number;
+  };
 }
 
 /** The DI token under which the validated configuration is provided. */

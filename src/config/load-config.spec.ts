@@ -32,6 +32,7 @@ describe('loadConfig', () => {
     expect(config.auth).toMatchObject({ bcryptCost: 12, loginMaxFailures: 5 });
     expect(config.database).toEqual({ url: undefined, dataDir: './.data', poolSize: 20 });
     expect(config.redis).toBeUndefined();
+    expect(config.audit).toEqual({ retentionSeconds: 30 * 86400 });
   });
 
   it.each([
@@ -50,6 +51,8 @@ describe('loadConfig', () => {
     ['TRUST_PROXY', 'everyone'],
     ['LOG_LEVEL', 'loud'],
     ['SESSION_SECRET', 'changeme'],
+    ['AUDIT_RETENTION', '30 days'],
+    ['AUDIT_RETENTION', '0'],
   ])('names %s when it is %p', (name, value) => {
     expect(problemsOf({ [name]: value }).join('\n')).toContain(name);
   });
@@ -75,8 +78,10 @@ describe('loadConfig', () => {
       SESSION_IDLE_TTL: '30m',
       CORS_ORIGINS: 'https://a.example.com, http://localhost:5173',
       TRUST_PROXY: '10.0.0.0/8,loopback',
+      AUDIT_RETENTION: '90d',
     });
     expect(config.session.idleTtlSeconds).toBe(1800);
+    expect(config.audit.retentionSeconds).toBe(90 * 86400);
     expect(config.http.corsOrigins).toEqual(['https://a.example.com', 'http://localhost:5173']);
     expect(config.http.trustProxy).toEqual(['10.0.0.0/8', 'loopback']);
   });

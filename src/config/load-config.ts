@@ -229,6 +229,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
       adminEmail,
       adminPassword,
     },
+    audit: {
+      retentionSeconds: duration('AUDIT_RETENTION', '30d'),
+    },
   };
 
   if (config.session.idleTtlSeconds > config.session.absoluteTtlSeconds) {
