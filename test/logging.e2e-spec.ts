@@ -1,12 +1,19 @@
+import { createHash } from 'node:crypto';
+import { Client } from 'pg';
 import request from 'supertest';
 import { registerUser } from './support/factories';
-import { ensureBuilt, Instance, spawnInstance } from './support/instances';
-import { sessionLogin, tokenLogin } from './support/clients';
+import { ensureBuilt, Instance, shareDatabase, SharedDatabase, spawnInstance } from './support/instances';
+import { expectError, sessionLogin, tokenLogin } from './support/clients';
 import { createTestStorage, TestStorage } from './support/test-app';
+
+/** A bcrypt hash anywhere in a text: `$2b$04$` and 53 more characters. */
+const BCRYPT_HASH = /\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}/;
 
 interface LogLine {
   level: number;
   msg?: string;
+  reqId?: string;
+  err?: Record<string, unknown>;
   req?: { id: string; method: string; url: string };
   res?: { statusCode: number };
 }
@@ -17,18 +24,33 @@ interface LogLine {
  */
 describe('logging', () => {
   let storage: TestStorage;
+  // The test process reaches the instance's database too (in embedded mode it serves it), to break a table.
+  let shared: SharedDatabase;
   let instance: Instance;
 
   beforeAll(async () => {
     ensureBuilt();
     storage = await createTestStorage();
-    instance = await spawnInstance({ ...storage.env, LOG_LEVEL: 'debug' });
-  });
+    shared = await shareDatabase(storage.env);
+    instance = await spawnInstance({ ...shared.env, LOG_LEVEL: 'debug' });
+  }, 120_000);
 
   afterAll(async () => {
     await instance?.stop();
+    await shared?.close();
     await storage?.drop();
   });
+
+  /** Runs statements on the instance's database from the test, as an operator's console would. */
+  async function onDatabase(...statements: string[]): Promise<void> {
+    const client = new Client({ connectionString: shared.env.DATABASE_URL });
+    await client.connect();
+    try {
+      for (const statement of statements) await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  }
 
   function lines(): LogLine[] {
     return instance
@@ -92,5 +114,66 @@ describe('logging', () => {
     ]) {
       expect(output).not.toContain(secret);
     }
+  });
+
+  describe('a failed statement', () => {
+    it('is logged with the request id but without its parameters: no new bcrypt hash, in detail or message', async () => {
+      const user = await registerUser(instance.url);
+      const session = await sessionLogin(instance.url, user);
+      // pg puts values in an error's detail (as a unique violation's "Key (email)=(…)") and sometimes in
+      // its message; the failing UPDATE's parameters hold the new hash.
+      await onDatabase(
+        `CREATE FUNCTION refuse_password_change() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           RAISE EXCEPTION 'refused "%"', NEW.password_hash USING DETAIL = 'Key (password_hash)=(' || NEW.password_hash || ')';
+         END $$`,
+        `CREATE TRIGGER refuse_password_change BEFORE UPDATE OF password_hash ON users
+         FOR EACH ROW EXECUTE FUNCTION refuse_password_change()`,
+      );
+      try {
+        const response = await session
+          .auth(request(instance.url).post('/api/me/password'))
+          .set('X-Request-Id', 'trace-failed-update')
+          .send({ currentPassword: user.password, newPassword: 'quartz-meadow-falcon-92' });
+        expectError(response, 500, 'INTERNAL_ERROR');
+        expect(JSON.stringify(response.body)).not.toMatch(/refused|password_hash|UPDATE/);
+      } finally {
+        await onDatabase(
+          'DROP TRIGGER refuse_password_change ON users',
+          'DROP FUNCTION refuse_password_change()',
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const failure = lines().find((line) => line.reqId === 'trace-failed-update' && line.err);
+      expect(failure).toMatchObject({ msg: 'unhandled error', err: { code: 'P0001' } });
+      expect(JSON.stringify(failure)).toContain('UPDATE');
+      const output = instance.output();
+      expect(output).not.toMatch(BCRYPT_HASH);
+      expect(output).not.toContain('quartz-meadow-falcon-92');
+      expect(output).not.toContain(user.password);
+    });
+
+    it("is logged without a refresh token's hash among its parameters", async () => {
+      const user = await registerUser(instance.url);
+      const token = await tokenLogin(instance.url, user);
+      // A column gone from under the service: every statement naming it fails with its parameters attached.
+      await onDatabase('ALTER TABLE refresh_tokens RENAME COLUMN token_hash TO token_hash_moved');
+      try {
+        const response = await request(instance.url)
+          .post('/api/auth/token/refresh')
+          .set('X-Request-Id', 'trace-failed-select')
+          .send({ refreshToken: token.refreshToken });
+        expectError(response, 500, 'INTERNAL_ERROR');
+      } finally {
+        await onDatabase('ALTER TABLE refresh_tokens RENAME COLUMN token_hash_moved TO token_hash');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(lines().find((line) => line.reqId === 'trace-failed-select' && line.err)).toMatchObject({
+        err: { code: '42703' },
+      });
+      const output = instance.output();
+      expect(output).not.toContain(token.refreshToken);
+      expect(output).not.toContain(createHash('sha256').update(token.refreshToken).digest('hex'));
+    });
   });
 });

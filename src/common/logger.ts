@@ -18,8 +18,53 @@ export const REDACTED_PATHS = [
   '*.accessToken',
 ];
 
+const MAX_CAUSE_DEPTH = 3;
+
+/** The identifiers PostgreSQL names in an error; never a value. */
+const DATABASE_ERROR_FIELDS = ['code', 'severity', 'schema', 'table', 'column', 'constraint', 'routine'];
+
+function isDatabaseError(error: Error): boolean {
+  const fields = error as unknown as Record<string, unknown>;
+  return (
+    'query' in fields || 'driverError' in fields || (typeof fields.severity === 'string' && 'code' in fields)
+  );
+}
+
+/**
+ * How every error reaches the log: its type, message, code and stack, and for a failed database statement
+ * the statement's text and the identifiers PostgreSQL names. Never the statement's parameters (a new bcrypt
+ * hash, a refresh token's hash, a session id), nor pg's `detail` ("Key (email)=(…) already exists") or
+ * `where`, and values quoted in a database message (`invalid input syntax for type uuid: "…"`) are cut.
+ * Other properties of an error are left out: a library may hang anything on one.
+ */
+export function serializeError(error: unknown, depth = 0): Record<string, unknown> {
+  if (!(error instanceof Error)) return { type: typeof error };
+  const database = isDatabaseError(error);
+  const message = database ? error.message.replace(/"[^"]*"/g, '"…"') : error.message;
+  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  const fields = error as unknown as Record<string, unknown>;
+  const serialized: Record<string, unknown> = {
+    type: error.constructor.name,
+    message,
+    stack: [`${error.name}: ${message}`, ...frames].join('\n'),
+  };
+  if (typeof fields.code === 'string' || typeof fields.code === 'number') serialized.code = fields.code;
+  if (database) {
+    for (const field of DATABASE_ERROR_FIELDS) {
+      if (typeof fields[field] === 'string') serialized[field] = fields[field];
+    }
+    if (typeof fields.query === 'string') serialized.query = fields.query;
+  }
+  if (error.cause !== undefined && depth < MAX_CAUSE_DEPTH) {
+    serialized.cause = serializeError(error.cause, depth + 1);
+  }
+  return serialized;
+}
+
+const SERIALIZERS = { err: serializeError, error: serializeError };
+
 export function createRootLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
+  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, serializers: SERIALIZERS });
 }
 
 /** Request logging with the contract's request id: echoed when the client sent a sane one, else generated. */
@@ -37,6 +82,7 @@ export function createHttpLogger(logger: Logger): HttpLogger {
       return res.statusCode >= 400 ? 'info' : 'debug';
     },
     serializers: {
+      ...SERIALIZERS,
       req: (req: { id: string; method: string; url: string }) => ({
         id: req.id,
         method: req.method,
@@ -73,7 +119,9 @@ export class PinoNestLogger implements LoggerService {
     rest: unknown[],
   ): void {
     const context = typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : undefined;
-    if (message !== null && typeof message === 'object') {
+    if (message instanceof Error) {
+      this.logger[level]({ context, err: message }, message.constructor.name);
+    } else if (message !== null && typeof message === 'object') {
       const text = rest.find((item, index) => typeof item === 'string' && index < rest.length - 1);
       this.logger[level]({ context, ...message }, typeof text === 'string' ? text : '');
     } else {
