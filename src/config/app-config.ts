@@ -1,5 +1,6 @@
 export type JwtAlgorithm = 'ES256' | 'EdDSA' | 'RS256' | 'HS256';
 export type TrustProxy = false | number | string[];
+export type SameSite = 'lax' | 'strict' | 'none';
 
 export interface RedisConfig {
   url?: string;
@@ -37,7 +38,8 @@ export interface AppConfig {
     idleTtlSeconds: number;
     absoluteTtlSeconds: number;
     cookieSecure: boolean;
-    sameSite: 'lax' | 'strict';
+    /** The session cookie's SameSite; `none` (cross-site frontends) only with secure cookies. */
+    sameSite: SameSite;
   };
   token: {
     algorithm: JwtAlgorithm;
