@@ -27,7 +27,11 @@ function detailsOf(response: Response): { field: string; message: string }[] {
 
 function expectValidation(response: Response, fields: string[]): void {
   expectError(response, 400, 'VALIDATION_FAILED');
-  expect(detailsOf(response).map((detail) => detail.field).sort()).toEqual([...fields].sort());
+  expect(
+    detailsOf(response)
+      .map((detail) => detail.field)
+      .sort(),
+  ).toEqual([...fields].sort());
 }
 
 describe('client edges', () => {
@@ -40,7 +44,9 @@ describe('client edges', () => {
       .post('/api/auth/token/login')
       .send({ email: user.email, password: user.password, refreshTokenInCookie: true })
       .expect(200);
-    const rt = setCookies(response).find((line) => line.startsWith('rt='))!.split(';')[0];
+    const rt = setCookies(response)
+      .find((line) => line.startsWith('rt='))!
+      .split(';')[0];
     return { user, rt, csrfToken: (response.body as { csrfToken: string }).csrfToken };
   }
 
@@ -57,7 +63,9 @@ describe('client edges', () => {
         .set('X-CSRF-Token', (recovered.body as { csrfToken: string }).csrfToken)
         .send({})
         .expect(200);
-      const next = setCookies(refreshed).find((line) => line.startsWith('rt='))!.split(';')[0];
+      const next = setCookies(refreshed)
+        .find((line) => line.startsWith('rt='))!
+        .split(';')[0];
       // The rotated cookie is bound to the same token; the one it replaced no longer is.
       expect((await api().get('/api/auth/token/csrf').set('Cookie', next).expect(200)).body).toEqual({
         csrfToken,
@@ -79,7 +87,9 @@ describe('client edges', () => {
         .set('X-CSRF-Token', csrfToken)
         .send({})
         .expect(200);
-      const live = setCookies(refreshed).find((line) => line.startsWith('rt='))!.split(';')[0];
+      const live = setCookies(refreshed)
+        .find((line) => line.startsWith('rt='))!
+        .split(';')[0];
       await api()
         .post('/api/auth/token/logout')
         .set('Authorization', `Bearer ${(refreshed.body as { accessToken: string }).accessToken}`)
@@ -138,7 +148,9 @@ describe('client edges', () => {
       const longEmail = `${'a'.repeat(243)}@example.com`;
       expect(longEmail).toHaveLength(255);
       expectValidation(
-        await api().post('/api/auth/register').send({ email: longEmail, password: 'p'.repeat(129) }),
+        await api()
+          .post('/api/auth/register')
+          .send({ email: longEmail, password: 'p'.repeat(129) }),
         ['email', 'password'],
       );
       await api()
@@ -262,7 +274,11 @@ describe('client edges', () => {
       }
       const admin = await tokenLogin(app().url, ADMIN);
       expectValidation(
-        await admin.auth(api().get('/api/admin/users').query({ email: `${local}${character}` })),
+        await admin.auth(
+          api()
+            .get('/api/admin/users')
+            .query({ email: `${local}${character}` }),
+        ),
         ['email'],
       );
     });

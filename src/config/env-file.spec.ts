@@ -9,10 +9,7 @@ describe('processEnvironment', () => {
 
   it('reads .env into the environment, leaving variables that are already set alone', () => {
     const path = join(directory, '.env');
-    writeFileSync(
-      path,
-      'ENV_FILE_TEST_FROM_FILE=from-file  # a comment\nENV_FILE_TEST_PRESET=from-file\n',
-    );
+    writeFileSync(path, 'ENV_FILE_TEST_FROM_FILE=from-file  # a comment\nENV_FILE_TEST_PRESET=from-file\n');
     const env: NodeJS.ProcessEnv = { ENV_FILE_TEST_PRESET: 'from-environment' };
     expect(processEnvironment(path, env)).toEqual({
       ENV_FILE_TEST_FROM_FILE: 'from-file',

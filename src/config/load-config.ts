@@ -100,7 +100,10 @@ export function loadConfig(env: Env = processEnvironment()): AppConfig {
   if (sameSite !== sameSiteRaw) fail('COOKIE_SAMESITE', `must be lax, strict or none, got "${sameSiteRaw}"`);
   // Browsers drop a SameSite=None cookie that is not Secure: the session would silently never stick.
   if (sameSite === 'none' && !cookieSecure) {
-    fail('COOKIE_SAMESITE', 'none requires COOKIE_SECURE=true (browsers refuse SameSite=None without Secure)');
+    fail(
+      'COOKIE_SAMESITE',
+      'none requires COOKIE_SECURE=true (browsers refuse SameSite=None without Secure)',
+    );
   }
 
   const algorithmRaw = get('JWT_ALGORITHM') ?? 'ES256';

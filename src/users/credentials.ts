@@ -81,7 +81,8 @@ export function passwordProblem(raw: string, field = 'password'): string | undef
   const password = normalizePassword(raw);
   if (password.includes('\u0000')) return `${field} must not contain NUL characters`;
   const length = [...password].length;
-  if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) return `${field} must be ${PASSWORD_LENGTH}`;
+  if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH)
+    return `${field} must be ${PASSWORD_LENGTH}`;
   if (COMMON_PASSWORDS.has(password.toLowerCase())) return `${field} is too common; choose another`;
   return undefined;
 }

@@ -24,7 +24,10 @@ export class PageQuery {
 }
 
 export class UserListQuery extends PageQuery {
-  @EmailLookupField({ optional: true, api: { description: 'Part of the email, matched after normalisation' } })
+  @EmailLookupField({
+    optional: true,
+    api: { description: 'Part of the email, matched after normalisation' },
+  })
   email?: string;
 }
 
