@@ -13,7 +13,7 @@ export const BEARER_SECURITY = 'bearer';
 
 /** Builds the whole application for a configuration: used by `main.ts` and by the e2e tests. */
 export async function createApp(config: AppConfig): Promise<INestApplication> {
-  const logger = createRootLogger(config.logLevel);
+  const logger = createRootLogger(config.logLevel, config.logPretty);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
     logger: new PinoNestLogger(logger),

@@ -16,10 +16,10 @@ const validation = createValidationPipe();
 export class LocalAuthGuard extends AuthGuard('local') {
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<Request>();
-    request.body = await validation.transform(request.body, {
+    request.body = (await validation.transform(request.body, {
       type: 'body',
       metatype: loginDtoOf(context),
-    });
+    })) as LoginDto;
     return (await super.canActivate(context)) as boolean;
   }
 

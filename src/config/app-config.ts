@@ -14,6 +14,8 @@ export interface RedisConfig {
 export interface AppConfig {
   production: boolean;
   logLevel: string;
+  /** One readable line per entry instead of JSON: LOG_PRETTY, by default on when stdout is a terminal. */
+  logPretty: boolean;
   http: {
     host: string;
     port: number;

@@ -79,6 +79,14 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('logs readable lines in a terminal or with LOG_PRETTY, JSON elsewhere', () => {
+    expect(loadConfig({}, false).logPretty).toBe(false);
+    expect(loadConfig({}, true).logPretty).toBe(true);
+    expect(loadConfig({ LOG_PRETTY: 'true' }, false).logPretty).toBe(true);
+    expect(loadConfig({ LOG_PRETTY: 'false' }, true).logPretty).toBe(false);
+    expect(problemsOf({ LOG_PRETTY: 'colour' }).join()).toContain('LOG_PRETTY');
+  });
+
   it('parses durations, origins and proxy trust', () => {
     const config = loadConfig({
       SESSION_IDLE_TTL: '30m',

@@ -20,7 +20,10 @@ const SAME_SITE: SameSite[] = ['lax', 'strict', 'none'];
  * Reads and validates the environment (by default the process's, `.env` included). Every bad value is
  * reported by its variable name, and a production start refuses missing or placeholder secrets.
  */
-export function loadConfig(env: Env = processEnvironment()): AppConfig {
+export function loadConfig(
+  env: Env = processEnvironment(),
+  terminal: boolean = process.stdout.isTTY === true,
+): AppConfig {
   const problems: string[] = [];
   const get = (name: string): string | undefined => {
     const value = env[name]?.trim();
@@ -183,6 +186,7 @@ export function loadConfig(env: Env = processEnvironment()): AppConfig {
   const config: AppConfig = {
     production,
     logLevel,
+    logPretty: boolean('LOG_PRETTY', terminal),
     http: {
       host,
       port,
