@@ -17,7 +17,10 @@ export class TokenLoginDto extends LoginDto {
 export class RefreshTokenDto {
   @StringField(512, {
     optional: true,
-    api: { description: 'The refresh token; omit it (or send null) when it travels in the `rt` cookie' },
+    api: {
+      nullable: true,
+      description: 'The refresh token; omit it (or send null) when it travels in the `rt` cookie',
+    },
   })
   refreshToken?: string | null;
 }
