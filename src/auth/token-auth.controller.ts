@@ -85,14 +85,10 @@ export class TokenAuthController {
   })
   @ApiOkResponse({ type: RefreshCsrfResponseDto })
   @ApiErrors('REFRESH_TOKEN_INVALID', 'CSRF_FAILED', 'SERVICE_UNAVAILABLE')
-  async csrf(
-    @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
-  ): Promise<RefreshCsrfResponseDto> {
+  async csrf(@Req() request: Request): Promise<RefreshCsrfResponseDto> {
     const refreshToken = readCookie(request.headers.cookie, this.cookieName);
     if (refreshToken === undefined) throw new AppError('REFRESH_TOKEN_INVALID');
     assertTrustedOrigin(request, this.config);
-    response.setHeader('Cache-Control', 'no-store');
     return { csrfToken: await this.refreshCsrf.forRefreshToken(refreshToken) };
   }
 
