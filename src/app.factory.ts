@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
+import { REFRESH_COOKIE_SECURITY } from './auth/token-auth.controller';
 import { createRootLogger, PinoNestLogger } from './common/logger';
 import { applyPlatform } from './common/platform';
 import type { AppConfig } from './config/app-config';
@@ -12,7 +13,7 @@ export const BEARER_SECURITY = 'bearer';
 
 /** Builds the whole application for a configuration: used by `main.ts` and by the e2e tests. */
 export async function createApp(config: AppConfig): Promise<INestApplication> {
-  const logger = createRootLogger(config.logLevel);
+  const logger = createRootLogger(config.logLevel, config.logPretty);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
     logger: new PinoNestLogger(logger),
@@ -27,6 +28,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
 
 function setUpOpenApi(app: INestApplication, config: AppConfig): void {
   const cookieName = config.session.cookieSecure ? '__Host-sid' : 'sid';
+  const refreshCookie = config.session.cookieSecure ? '__Secure-rt' : 'rt';
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -34,6 +36,11 @@ function setUpOpenApi(app: INestApplication, config: AppConfig): void {
       .setDescription('Cookie sessions and JWT access tokens over one user registry. Errors share one shape.')
       .setVersion('1.0')
       .addCookieAuth(cookieName, { type: 'apiKey', in: 'cookie', name: cookieName }, SESSION_SECURITY)
+      .addCookieAuth(
+        refreshCookie,
+        { type: 'apiKey', in: 'cookie', name: refreshCookie },
+        REFRESH_COOKIE_SECURITY,
+      )
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, BEARER_SECURITY)
       .build(),
   );

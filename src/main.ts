@@ -1,12 +1,16 @@
 import { Logger } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { createApp } from './app.factory';
 import { hardenServer } from './common/platform';
 import { ConfigError, loadConfig } from './config/load-config';
+import { assertDatabaseReachable, DatabaseStartError } from './database/database-reachable';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
+  if (config.database.url) await assertDatabaseReachable(config.database.url);
+  // Loaded after the check: Nest and every module take seconds to load, which an operator waiting for
+  // "cannot reach the database" should not have to sit through.
+  const { createApp } = await import('./app.factory.js');
   const app = await createApp(config);
   const server = app.getHttpServer() as Server;
   hardenServer(server);
@@ -16,6 +20,8 @@ async function bootstrap(): Promise<void> {
 }
 
 bootstrap().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  // A bad setting or an unusable database is the operator's to fix: one line, no stack trace.
+  const expected = error instanceof ConfigError || error instanceof DatabaseStartError;
+  console.error(expected ? error.message : error);
   process.exit(1);
 });

@@ -534,9 +534,10 @@ describe('abuse resistance', () => {
       expectNoCredential(response);
     });
 
-    it('answers CR/LF in the email as unknown credentials and puts it in no header', async () => {
+    it('refuses CR/LF in the email with VALIDATION_FAILED and puts it in no header', async () => {
       const response = await login(path, 'a@example.com\r\nSet-Cookie: evil=1', 'not-the-password');
-      expectErrorShape(response, 401, 'INVALID_CREDENTIALS');
+      expectErrorShape(response, 400, 'VALIDATION_FAILED');
+      expect(response.body.details).toEqual([{ field: 'email', message: expect.any(String) }]);
       expect(JSON.stringify(response.headers)).not.toMatch(/evil/);
     });
 

@@ -1,13 +1,11 @@
-import { existsSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Browser, chromium, Page } from 'playwright-core';
 import request from 'supertest';
+import { CHROMIUM, describeWith } from './support/binaries';
 import { registerUser, RegisteredUser } from './support/factories';
 import { asSession } from './support/clients';
 import { createTestStorage, RunningApp, startApp, TestStorage } from './support/test-app';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 /** A page that only serves as an origin to run scripts from. */
 async function servePage(): Promise<{ server: Server; port: number }> {
@@ -25,7 +23,7 @@ async function servePage(): Promise<{ server: Server; port: number }> {
  * 127.0.0.1 (same site, another origin, listed in CORS_ORIGINS); the attacker's page on `localhost`, which
  * is another site.
  */
-describe('in a real browser', () => {
+describeWith([CHROMIUM], 'in a real browser', () => {
   let storage: TestStorage;
   let running: RunningApp;
   let browser: Browser;
@@ -34,9 +32,6 @@ describe('in a real browser', () => {
   let api: string;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)`);
-    }
     appPage = await servePage();
     evilPage = await servePage();
     storage = await createTestStorage();
@@ -46,7 +41,7 @@ describe('in a real browser', () => {
     });
     api = running.url;
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: CHROMIUM.command,
       args: [
         '--no-sandbox',
         '--disable-gpu',

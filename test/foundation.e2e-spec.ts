@@ -181,7 +181,11 @@ describe('foundation: register, errors, platform, operations', () => {
       await api().get('/docs').expect(200);
       const document = (await api().get('/docs-json').expect(200)).body;
       expect(document.openapi).toMatch(/^3\./);
-      expect(Object.keys(document.components.securitySchemes).sort()).toEqual(['bearer', 'session']);
+      expect(Object.keys(document.components.securitySchemes).sort()).toEqual([
+        'bearer',
+        'refreshCookie',
+        'session',
+      ]);
       const register = document.paths['/api/auth/register'].post;
       expect(Object.keys(register.responses)).toEqual(
         expect.arrayContaining(['201', '400', '409', '413', '415']),

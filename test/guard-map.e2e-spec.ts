@@ -19,6 +19,8 @@ const CONTRACT: Record<string, Auth> = {
   'POST /api/auth/token/login': 'public',
   'POST /api/auth/token/refresh': 'public',
   'POST /api/auth/token/logout': 'bearer',
+  // Authenticated by the `rt` refresh cookie, which the route itself reads.
+  'GET /api/auth/token/csrf': 'public',
   'GET /.well-known/jwks.json': 'public',
   'GET /api/me': 'any',
   'GET /api/me/sessions': 'any',

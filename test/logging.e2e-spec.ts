@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { Client } from 'pg';
 import request from 'supertest';
 import { registerUser } from './support/factories';
@@ -12,9 +13,10 @@ const BCRYPT_HASH = /\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}/;
 interface LogLine {
   level: number;
   msg?: string;
-  reqId?: string;
+  requestId?: string;
+  code?: string;
   err?: Record<string, unknown>;
-  req?: { id: string; method: string; url: string };
+  req?: { method: string; url: string };
   res?: { statusCode: number };
 }
 
@@ -77,11 +79,66 @@ describe('logging', () => {
     expect((generated.body as { requestId: string }).requestId).toBe(id);
     await new Promise((resolve) => setTimeout(resolve, 200));
     const logged = lines();
-    expect(logged.find((line) => line.req?.id === 'trace-login-1')).toMatchObject({
+    expect(logged.find((line) => line.requestId === 'trace-login-1')).toMatchObject({
       req: { method: 'POST', url: '/api/auth/session/login' },
       res: { statusCode: 401 },
+      code: 'INVALID_CREDENTIALS',
+      msg: expect.stringMatching(/^POST \/api\/auth\/session\/login 401 INVALID_CREDENTIALS \d+ ms$/),
     });
-    expect(logged.find((line) => line.req?.id === id)).toMatchObject({ res: { statusCode: 404 } });
+    expect(logged.find((line) => line.requestId === id)).toMatchObject({
+      res: { statusCode: 404 },
+      code: 'NOT_FOUND',
+    });
+  });
+
+  it('names the request id in one field, requestId, in every line', async () => {
+    await request(instance.url).get('/health/live').set('X-Request-Id', 'trace-live-1').expect(200);
+    await request(instance.url)
+      .post('/api/auth/register')
+      .set('X-Request-Id', 'trace-bad-json-1')
+      .set('Content-Type', 'application/json')
+      .send('{"email":')
+      .expect(400);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const logged = lines();
+    expect(logged.find((line) => line.requestId === 'trace-live-1')).toMatchObject({
+      res: { statusCode: 200 },
+    });
+    expect(logged.find((line) => line.requestId === 'trace-bad-json-1')).toMatchObject({
+      code: 'MALFORMED_JSON',
+    });
+    for (const line of logged) {
+      expect(line).not.toHaveProperty('reqId');
+      expect(line).not.toHaveProperty('req.id');
+    }
+  });
+
+  it('writes readable single lines instead of JSON with LOG_PRETTY=true', async () => {
+    const pretty = await spawnInstance({
+      ...storage.env,
+      DATA_DIR: `${storage.env.DATA_DIR}-pretty`,
+      LOG_PRETTY: 'true',
+      LOG_LEVEL: 'info',
+    });
+    try {
+      await request(pretty.url)
+        .post('/api/auth/session/login')
+        .set('X-Request-Id', 'trace-pretty-1')
+        .send({ email: 'nobody@example.com', password: 'wrong-password-3' })
+        .expect(401);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const line = pretty
+        .output()
+        .split('\n')
+        .find((text) => text.includes('trace-pretty-1'));
+      expect(line).toMatch(
+        /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: POST \/api\/auth\/session\/login 401 INVALID_CREDENTIALS \d+ ms /,
+      );
+      expect(() => JSON.parse(line!) as unknown).toThrow();
+    } finally {
+      await pretty.stop();
+      rmSync(`${storage.env.DATA_DIR}-pretty`, { recursive: true, force: true });
+    }
   });
 
   it('never writes a password, token, cookie or CSRF token', async () => {
@@ -144,7 +201,7 @@ describe('logging', () => {
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
-      const failure = lines().find((line) => line.reqId === 'trace-failed-update' && line.err);
+      const failure = lines().find((line) => line.requestId === 'trace-failed-update' && line.err);
       expect(failure).toMatchObject({ msg: 'unhandled error', err: { code: 'P0001' } });
       expect(JSON.stringify(failure)).toContain('UPDATE');
       const output = instance.output();
@@ -168,7 +225,7 @@ describe('logging', () => {
         await onDatabase('ALTER TABLE refresh_tokens RENAME COLUMN token_hash_moved TO token_hash');
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(lines().find((line) => line.reqId === 'trace-failed-select' && line.err)).toMatchObject({
+      expect(lines().find((line) => line.requestId === 'trace-failed-select' && line.err)).toMatchObject({
         err: { code: '42703' },
       });
       const output = instance.output();

@@ -1,10 +1,11 @@
 import request from 'supertest';
+import { describeWith, REDIS_SERVER } from './support/binaries';
 import { registerUser, RegisteredUser, STRONG_PASSWORD } from './support/factories';
 import { expectError, sessionLogin, SessionCaller, sleep, TokenCaller, tokenLogin } from './support/clients';
 import { ensureBuilt, Instance, shareDatabase, SharedDatabase, spawnInstance } from './support/instances';
 import { RedisServer, startRedisServer } from './support/redis-server';
 import { TcpProxy } from './support/tcp-proxy';
-import { createTestStorage, Env, TestStorage } from './support/test-app';
+import { createTestStorage, Env, TEST_SERVERS, TestStorage } from './support/test-app';
 
 type Phase = 'before' | 'outage' | 'restoring' | 'recovered';
 type Component = 'redis' | 'database';
@@ -317,7 +318,8 @@ function commonEnv(): Env {
   return { PUBLIC_URL: 'http://auth.test', LOGIN_MAX_FAILURES: '2' };
 }
 
-describe('outages: Redis cut while requests flow', () => {
+// PostgreSQL mode cuts the shared Redis; embedded mode needs a redis-server of its own.
+describeWith(TEST_SERVERS.redis ? [] : [REDIS_SERVER], 'outages: Redis cut while requests flow', () => {
   let storage: TestStorage;
   let shared: SharedDatabase;
   let privateRedis: RedisServer | undefined;

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
+import { describeWith, REDIS_CLI, REDIS_SERVER } from './support/binaries';
 import { expectError, refresh, sessionLogin, sleep, tokenLogin } from './support/clients';
 import { registerUser, STRONG_PASSWORD } from './support/factories';
 import { freePort } from './support/instances';
@@ -49,7 +50,7 @@ function withoutRedis(env: Env): Env {
   return { ...env, REDIS_URL: undefined, REDIS_SENTINELS: undefined, REDIS_CLUSTER_NODES: undefined };
 }
 
-describe('Redis topologies, on redis-server processes of the test own', () => {
+describeWith([REDIS_SERVER, REDIS_CLI], 'Redis topologies, on redis-server processes of the test own', () => {
   let storage: TestStorage;
   const servers: RedisServer[] = [];
   const others: ChildProcess[] = [];

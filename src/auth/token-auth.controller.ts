@@ -1,6 +1,7 @@
-import { Body, Controller, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiCookieAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
 import { assertTrustedOrigin, CSRF_HEADER } from '../common/csrf';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
@@ -8,13 +9,16 @@ import { CurrentUser, Principal } from '../common/principal';
 import { Public } from '../common/public.decorator';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { BearerAuth } from '../token/jwt.guard';
+import { RefreshCsrf } from '../token/refresh-csrf';
 import { Presentation, RefreshFamilies, TokenGrant } from '../token/refresh-families.service';
 import { toPublicUser, User } from '../users/user.entity';
-import { RefreshTokenDto, TokenLoginDto, TokenResponseDto } from './dto/token.dto';
+import { RefreshCsrfResponseDto, RefreshTokenDto, TokenLoginDto, TokenResponseDto } from './dto/token.dto';
 import { LocalAuthGuard } from './local-auth.guard';
 import { TokenRefreshService } from './token-refresh.service';
 
 const COOKIE_PATH = '/api/auth/token';
+/** The OpenAPI security scheme of the `rt` cookie (registered in app.factory.ts). */
+export const REFRESH_COOKIE_SECURITY = 'refreshCookie';
 
 @ApiTags('auth')
 @Controller('api/auth/token')
@@ -24,6 +28,7 @@ export class TokenAuthController {
   constructor(
     private readonly families: RefreshFamilies,
     private readonly refreshes: TokenRefreshService,
+    private readonly refreshCsrf: RefreshCsrf,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.cookieName = config.session.cookieSecure ? '__Secure-rt' : 'rt';
@@ -72,6 +77,21 @@ export class TokenAuthController {
     return this.reply(grant, grant.csrfToken !== undefined, response);
   }
 
+  @Get('csrf')
+  @Public()
+  @ApiCookieAuth(REFRESH_COOKIE_SECURITY)
+  @ApiOperation({
+    summary: 'The CSRF token bound to the `rt` refresh cookie, for a page that reloaded and lost it',
+  })
+  @ApiOkResponse({ type: RefreshCsrfResponseDto })
+  @ApiErrors('REFRESH_TOKEN_INVALID', 'CSRF_FAILED', 'SERVICE_UNAVAILABLE')
+  async csrf(@Req() request: Request): Promise<RefreshCsrfResponseDto> {
+    const refreshToken = readCookie(request.headers.cookie, this.cookieName);
+    if (refreshToken === undefined) throw new AppError('REFRESH_TOKEN_INVALID');
+    assertTrustedOrigin(request, this.config);
+    return { csrfToken: await this.refreshCsrf.forRefreshToken(refreshToken) };
+  }
+
   @Post('logout')
   @HttpCode(204)
   @BearerAuth()
@@ -100,7 +120,8 @@ export class TokenAuthController {
 
   /** The refresh token from the body, else from the cookie, which then needs the CSRF checks. */
   private presentation(body: RefreshTokenDto, request: Request): Presentation | undefined {
-    if (body.refreshToken !== undefined) return { refreshToken: body.refreshToken, viaCookie: false };
+    // `{ "refreshToken": null }` is the same as no refresh token: the cookie, if any, is read.
+    if (typeof body.refreshToken === 'string') return { refreshToken: body.refreshToken, viaCookie: false };
     const fromCookie = readCookie(request.headers.cookie, this.cookieName);
     if (fromCookie === undefined) return undefined;
     assertTrustedOrigin(request, this.config);

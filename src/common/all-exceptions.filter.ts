@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { AppError } from './app-error';
 import { asBackendUnavailable } from './backend-errors';
 import { ERROR_CODES, ErrorBody, ErrorCode } from './error-codes';
+import { ERROR_CODE_LOCAL, REQUEST_ID_FIELD } from './logger';
 
 const STATUS_CODES: Partial<Record<number, ErrorCode>> = {
   400: 'VALIDATION_FAILED',
@@ -42,6 +43,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
       requestId: typeof request.id === 'string' ? request.id : '',
       ...(error.details ? { details: error.details } : {}),
     };
+    response.locals[ERROR_CODE_LOCAL] = error.code;
     response.setHeader('Cache-Control', 'no-store');
     for (const [name, value] of Object.entries(error.headers)) response.setHeader(name, value);
     response.status(error.status).json(body);
@@ -56,7 +58,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const unavailable = asBackendUnavailable(exception);
     if (unavailable) {
       this.logger.warn(
-        { reqId: request.id, component: unavailable.component, err: unavailable.cause },
+        { [REQUEST_ID_FIELD]: request.id, component: unavailable.component, err: unavailable.cause },
         'backend unavailable',
       );
       return new AppError(
@@ -64,7 +66,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
         `The ${unavailable.component === 'database' ? 'database' : 'session store'} is unavailable; try again shortly`,
       );
     }
-    this.logger.error({ reqId: request.id, err: exception }, 'unhandled error');
+    this.logger.error({ [REQUEST_ID_FIELD]: request.id, err: exception }, 'unhandled error');
     return new AppError('INTERNAL_ERROR', ERROR_CODES.INTERNAL_ERROR[1]);
   }
 }

@@ -1,8 +1,10 @@
 import { LoggerService } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import pino, { Logger } from 'pino';
+import { createRequire } from 'node:module';
+import pino, { DestinationStream, Logger } from 'pino';
 import pinoHttp, { HttpLogger } from 'pino-http';
+import type PinoPretty from 'pino-pretty';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -63,14 +65,54 @@ export function serializeError(error: unknown, depth = 0): Record<string, unknow
 
 const SERIALIZERS = { err: serializeError, error: serializeError };
 
-export function createRootLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, serializers: SERIALIZERS });
+/** The one field that carries the request id, in every log line about a request (the body's name too). */
+export const REQUEST_ID_FIELD = 'requestId';
+
+/** Where the error filter leaves a failed request's contract code for the request's log line. */
+export const ERROR_CODE_LOCAL = 'errorCode';
+
+/**
+ * JSON lines, or with `pretty` one readable line per entry for a developer's terminal. pino-pretty is a
+ * development dependency: where it is not installed (a production image) the lines stay JSON.
+ */
+export function createRootLogger(level: string, pretty = false): Logger {
+  const options = { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, serializers: SERIALIZERS };
+  const stream = pretty ? prettyStream() : undefined;
+  const logger = stream ? pino(options, stream) : pino(options);
+  if (pretty && !stream) logger.warn('LOG_PRETTY is on but pino-pretty is not installed: logging JSON');
+  return logger;
+}
+
+function prettyStream(): DestinationStream | undefined {
+  let pretty: typeof PinoPretty;
+  try {
+    pretty = createRequire(__filename)('pino-pretty') as typeof PinoPretty;
+  } catch {
+    return undefined;
+  }
+  return pretty({
+    sync: true,
+    singleLine: true,
+    colorize: process.stdout.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    // The request line's message already says method, path, status and code.
+    ignore: 'pid,hostname,req,res,responseTime',
+  });
 }
 
 /** Request logging with the contract's request id: echoed when the client sent a sane one, else generated. */
 export function createHttpLogger(logger: Logger): HttpLogger {
   return pinoHttp({
     logger,
+    // Every line logged about a request carries its id as `requestId`, never as `req.id` or `reqId`.
+    quietReqLogger: true,
+    customAttributeKeys: { reqId: REQUEST_ID_FIELD },
+    customProps: (_req, res) => {
+      const code = (res as ServerResponse & { locals?: Record<string, unknown> }).locals?.[ERROR_CODE_LOCAL];
+      return typeof code === 'string' ? { code } : {};
+    },
+    customSuccessMessage: (req, res, responseTime) => requestLine(req, res, responseTime),
+    customErrorMessage: (req, res) => requestLine(req, res),
     genReqId(req: IncomingMessage, res: ServerResponse) {
       const sent = req.headers['x-request-id'];
       const id = typeof sent === 'string' && SANE_REQUEST_ID.test(sent) ? sent : randomUUID();
@@ -83,14 +125,20 @@ export function createHttpLogger(logger: Logger): HttpLogger {
     },
     serializers: {
       ...SERIALIZERS,
-      req: (req: { id: string; method: string; url: string }) => ({
-        id: req.id,
+      req: (req: { method: string; url: string }) => ({
         method: req.method,
         url: req.url,
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
   });
+}
+
+function requestLine(req: IncomingMessage, res: ServerResponse, responseTime?: number): string {
+  const code = (res as ServerResponse & { locals?: Record<string, unknown> }).locals?.[ERROR_CODE_LOCAL];
+  const parts = [req.method, req.url, String(res.statusCode), typeof code === 'string' ? code : undefined];
+  if (responseTime !== undefined) parts.push(`${responseTime} ms`);
+  return parts.filter(Boolean).join(' ');
 }
 
 /** Routes Nest's own log calls into pino, so every line is structured. */

@@ -42,6 +42,29 @@ function jsonBody(limit: number) {
     });
 }
 
+/** The deepest nesting a body may have; deeper ones are refused before anything walks them. */
+export const MAX_JSON_DEPTH = 32;
+
+/** Whether a parsed body nests deeper than `limit`, walked without recursion so no depth can overflow it. */
+function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [item, depth] = pending.pop()!;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth + 1 > limit) return true;
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return false;
+}
+
+function refuseDeepNesting(req: Request, _res: Response, next: NextFunction): void {
+  next(
+    nestsDeeperThan(req.body, MAX_JSON_DEPTH)
+      ? new AppError('MALFORMED_JSON', `JSON nested deeper than ${MAX_JSON_DEPTH} levels is not accepted`)
+      : undefined,
+  );
+}
+
 const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 function prototypeKeyIn(value: unknown, path: string): string | undefined {
@@ -98,6 +121,7 @@ export function applyPlatform(app: INestApplication, config: AppConfig, logger: 
   app.use('/api', noStore);
   app.use(requireJson);
   app.use(jsonBody(config.http.bodyLimitBytes));
+  app.use(refuseDeepNesting);
   app.use(refusePrototypeKeys);
 }
 

@@ -1,5 +1,6 @@
 export type JwtAlgorithm = 'ES256' | 'EdDSA' | 'RS256' | 'HS256';
 export type TrustProxy = false | number | string[];
+export type SameSite = 'lax' | 'strict' | 'none';
 
 export interface RedisConfig {
   url?: string;
@@ -13,6 +14,8 @@ export interface RedisConfig {
 export interface AppConfig {
   production: boolean;
   logLevel: string;
+  /** One readable line per entry instead of JSON: LOG_PRETTY, by default on when stdout is a terminal. */
+  logPretty: boolean;
   http: {
     host: string;
     port: number;
@@ -37,7 +40,8 @@ export interface AppConfig {
     idleTtlSeconds: number;
     absoluteTtlSeconds: number;
     cookieSecure: boolean;
-    sameSite: 'lax' | 'strict';
+    /** The session cookie's SameSite; `none` (cross-site frontends) only with secure cookies. */
+    sameSite: SameSite;
   };
   token: {
     algorithm: JwtAlgorithm;

@@ -43,6 +43,7 @@ describe('loadConfig', () => {
     ['ACCESS_TOKEN_TTL', '-1'],
     ['JWT_ALGORITHM', 'none'],
     ['COOKIE_SAMESITE', 'none'],
+    ['COOKIE_SAMESITE', 'always'],
     ['COOKIE_SECURE', 'maybe'],
     ['DATABASE_URL', 'mysql://x'],
     ['DATABASE_POOL_SIZE', '1'],
@@ -71,6 +72,22 @@ describe('loadConfig', () => {
       JWT_SECRET: 'b'.repeat(40),
     });
     expect(config.session.cookieSecure).toBe(true);
+  });
+
+  it('takes COOKIE_SAMESITE lax, strict, or none with secure cookies only', () => {
+    expect(loadConfig({ COOKIE_SAMESITE: 'Strict' }).session.sameSite).toBe('strict');
+    expect(loadConfig({ COOKIE_SAMESITE: 'none', COOKIE_SECURE: 'true' }).session.sameSite).toBe('none');
+    expect(problemsOf({ COOKIE_SAMESITE: 'none', COOKIE_SECURE: 'false' })).toEqual([
+      'COOKIE_SAMESITE: none requires COOKIE_SECURE=true (browsers refuse SameSite=None without Secure)',
+    ]);
+  });
+
+  it('logs readable lines in a terminal or with LOG_PRETTY, JSON elsewhere', () => {
+    expect(loadConfig({}, false).logPretty).toBe(false);
+    expect(loadConfig({}, true).logPretty).toBe(true);
+    expect(loadConfig({ LOG_PRETTY: 'true' }, false).logPretty).toBe(true);
+    expect(loadConfig({ LOG_PRETTY: 'false' }, true).logPretty).toBe(false);
+    expect(problemsOf({ LOG_PRETTY: 'colour' }).join()).toContain('LOG_PRETTY');
   });
 
   it('parses durations, origins and proxy trust', () => {

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
-import { AppConfig, JwtAlgorithm, TrustProxy } from './app-config';
+import { AppConfig, JwtAlgorithm, SameSite, TrustProxy } from './app-config';
 import { parseDurationSeconds } from './duration';
+import { processEnvironment } from './env-file';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -13,12 +14,16 @@ type Env = Record<string, string | undefined>;
 
 const PLACEHOLDER = /^(change-?me|changeme|secret|password|placeholder|example|todo|xxx+|test)$/i;
 const ALGORITHMS: JwtAlgorithm[] = ['ES256', 'EdDSA', 'RS256', 'HS256'];
+const SAME_SITE: SameSite[] = ['lax', 'strict', 'none'];
 
 /**
- * Reads and validates the environment. Every bad value is reported by its variable name, and a
- * production start refuses missing or placeholder secrets.
+ * Reads and validates the environment (by default the process's, `.env` included). Every bad value is
+ * reported by its variable name, and a production start refuses missing or placeholder secrets.
  */
-export function loadConfig(env: Env = process.env): AppConfig {
+export function loadConfig(
+  env: Env = processEnvironment(),
+  terminal: boolean = process.stdout.isTTY === true,
+): AppConfig {
   const problems: string[] = [];
   const get = (name: string): string | undefined => {
     const value = env[name]?.trim();
@@ -94,8 +99,15 @@ export function loadConfig(env: Env = process.env): AppConfig {
 
   const cookieSecure = boolean('COOKIE_SECURE', production);
   const sameSiteRaw = (get('COOKIE_SAMESITE') ?? 'lax').toLowerCase();
-  if (sameSiteRaw !== 'lax' && sameSiteRaw !== 'strict') fail('COOKIE_SAMESITE', 'must be lax or strict');
-  const sameSite = sameSiteRaw === 'strict' ? 'strict' : 'lax';
+  const sameSite = SAME_SITE.find((value) => value === sameSiteRaw) ?? 'lax';
+  if (sameSite !== sameSiteRaw) fail('COOKIE_SAMESITE', `must be lax, strict or none, got "${sameSiteRaw}"`);
+  // Browsers drop a SameSite=None cookie that is not Secure: the session would silently never stick.
+  if (sameSite === 'none' && !cookieSecure) {
+    fail(
+      'COOKIE_SAMESITE',
+      'none requires COOKIE_SECURE=true (browsers refuse SameSite=None without Secure)',
+    );
+  }
 
   const algorithmRaw = get('JWT_ALGORITHM') ?? 'ES256';
   const algorithm = ALGORITHMS.find((alg) => alg.toLowerCase() === algorithmRaw.toLowerCase());
@@ -174,6 +186,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const config: AppConfig = {
     production,
     logLevel,
+    logPretty: boolean('LOG_PRETTY', terminal),
     http: {
       host,
       port,

@@ -5,12 +5,12 @@ import { EntityManager, IsNull, MoreThan, Not, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
-import { newCsrfToken } from '../common/csrf';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { Revocations } from '../revocation/revocations.service';
 import type { User } from '../users/user.entity';
 import { UsersService, UserState } from '../users/users.service';
 import { AccessTokens } from './access-tokens';
+import { RefreshCsrf } from './refresh-csrf';
 import { RefreshFamily } from './refresh-family.entity';
 import { RefreshToken } from './refresh-token.entity';
 import { newOpaqueToken, open, seal, sha256 } from './replay-box';
@@ -66,6 +66,7 @@ export class RefreshFamilies {
     private readonly accessTokens: AccessTokens,
     private readonly audit: AuditService,
     private readonly revocations: Revocations,
+    private readonly csrf: RefreshCsrf,
   ) {}
 
   /** Whose the family is and whether it is revoked; null when unknown. From memory while trusted. */
@@ -84,11 +85,13 @@ export class RefreshFamilies {
     const now = new Date();
     const { refreshTtlSeconds, refreshIdleTtlSeconds } = this.config.token;
     const expiresAt = new Date(now.getTime() + refreshTtlSeconds * 1000);
-    const csrfToken = viaCookie ? newCsrfToken() : undefined;
+    const familyId = randomUUID();
+    const csrfToken = viaCookie ? this.csrf.tokenFor(familyId) : undefined;
     const refreshToken = newOpaqueToken();
     const family = await this.families.manager.transaction(async (manager) => {
       const created = await manager.getRepository(RefreshFamily).save(
         manager.getRepository(RefreshFamily).create({
+          id: familyId,
           userId: user.id,
           lastUsedAt: now,
           expiresAt,

@@ -7,6 +7,7 @@ import { AccessTokens } from './access-tokens';
 import { BearerAuthenticator } from './bearer-authenticator';
 import { JwksController } from './jwks.controller';
 import { JwtGuard } from './jwt.guard';
+import { RefreshCsrf } from './refresh-csrf';
 import { RefreshFamilies } from './refresh-families.service';
 import { RefreshFamily } from './refresh-family.entity';
 import { RefreshToken } from './refresh-token.entity';
@@ -21,7 +22,7 @@ import { SigningKeys } from './signing-keys';
     RevocationModule,
   ],
   controllers: [JwksController],
-  providers: [SigningKeys, AccessTokens, BearerAuthenticator, JwtGuard, RefreshFamilies],
-  exports: [BearerAuthenticator, JwtGuard, RefreshFamilies],
+  providers: [SigningKeys, AccessTokens, BearerAuthenticator, JwtGuard, RefreshFamilies, RefreshCsrf],
+  exports: [BearerAuthenticator, JwtGuard, RefreshFamilies, RefreshCsrf],
 })
 export class TokenModule {}

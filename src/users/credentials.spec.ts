@@ -1,4 +1,10 @@
-import { emailProblem, normalizeEmail, passwordProblem } from './credentials';
+import {
+  displayNameProblem,
+  emailLookupProblem,
+  emailProblem,
+  normalizeEmail,
+  passwordProblem,
+} from './credentials';
 
 describe('normalizeEmail', () => {
   it('trims, applies NFKC and lower-cases', () => {
@@ -21,6 +27,37 @@ describe('emailProblem', () => {
       expect(emailProblem(email)).toBeDefined();
     },
   );
+
+  it.each([
+    ['U+200B zero-width space', '\u200B'],
+    ['U+200C zero-width non-joiner', '\u200C'],
+    ['U+200D zero-width joiner', '\u200D'],
+    ['U+2060 word joiner', '\u2060'],
+    ['U+FEFF byte-order mark', '\uFEFF'],
+    ['U+00AD soft hyphen', '\u00AD'],
+    ['U+202E right-to-left override', '\u202E'],
+    ['U+2066 left-to-right isolate', '\u2066'],
+    ['NUL', '\u0000'],
+    ['U+0085 (C1 control)', '\u0085'],
+  ])('refuses %s inside an address, for new accounts and look-ups alike', (_label, character) => {
+    const email = `ali${character}ce@example.com`;
+    expect(emailProblem(email)).toBe('email must not contain control or invisible characters');
+    expect(emailLookupProblem(email)).toBe('email must not contain control or invisible characters');
+  });
+
+  it('states the 254-character limit', () => {
+    expect(emailProblem(`${'a'.repeat(250)}@b.io`)).toBe('email must be at most 254 characters');
+  });
+});
+
+describe('displayNameProblem', () => {
+  it('accepts emoji sequences joined by U+200D', () => {
+    expect(displayNameProblem('Ana 👩\u200D💻')).toBeUndefined();
+  });
+
+  it.each(['\u202E', '\u2067', '\u0007', '\n'])('refuses %p', (character) => {
+    expect(displayNameProblem(`Al${character}ice`)).toMatch(/control or bidirectional/);
+  });
 });
 
 describe('passwordProblem', () => {
@@ -31,9 +68,9 @@ describe('passwordProblem', () => {
   });
 
   it('refuses too short, too long, NUL and common passwords', () => {
-    expect(passwordProblem('short1')).toMatch(/at least 8/);
-    expect(passwordProblem('😀'.repeat(7))).toMatch(/at least 8/);
-    expect(passwordProblem('y'.repeat(129))).toMatch(/at most 128/);
+    expect(passwordProblem('short1')).toBe('password must be 8 to 128 characters');
+    expect(passwordProblem('😀'.repeat(7), 'newPassword')).toBe('newPassword must be 8 to 128 characters');
+    expect(passwordProblem('y'.repeat(129))).toMatch(/8 to 128/);
     expect(passwordProblem('kettle\u0000sunrise')).toMatch(/NUL/);
     expect(passwordProblem('password')).toMatch(/common/);
     expect(passwordProblem('Iloveyou1')).toBeDefined();

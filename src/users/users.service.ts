@@ -70,9 +70,9 @@ export class UsersService implements OnApplicationBootstrap {
   }
 
   private async create(input: Registration, role: Role, client: ClientInfo | undefined): Promise<User> {
-    const email = normalizeEmail(input.email);
-    const problem = emailProblem(email);
+    const problem = emailProblem(input.email);
     if (problem) throw AppError.validation('email', problem);
+    const email = normalizeEmail(input.email);
     const weak = passwordProblem(input.password);
     if (weak) throw AppError.validation('password', weak);
     const passwordHash = await this.hasher.hash(input.password);
@@ -138,7 +138,7 @@ export class UsersService implements OnApplicationBootstrap {
 
   /** Applies the password policy and hashes, outside any transaction: bcrypt must not hold a connection. */
   async hashNewPassword(newPassword: string, field = 'newPassword'): Promise<string> {
-    const weak = passwordProblem(newPassword);
+    const weak = passwordProblem(newPassword, field);
     if (weak) throw AppError.validation(field, weak);
     return this.hasher.hash(newPassword);
   }

@@ -50,11 +50,8 @@ export interface Instance {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/**
- * Runs the built service (`node dist/src/main.js`) as a separate process on a free loopback port with the
- * given environment, and resolves once GET /health/ready answers 200.
- */
-export async function spawnInstance(env: Env, options: { readyTimeoutMs?: number } = {}): Promise<Instance> {
+/** Runs the built service (`node dist/src/main.js`) on a free loopback port, without waiting for it. */
+export async function startService(env: Env): Promise<Instance> {
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN], {
     cwd: ROOT,
@@ -73,9 +70,8 @@ export async function spawnInstance(env: Env, options: { readyTimeoutMs?: number
       resolveExit(code ?? signal ?? 'unknown');
     }),
   );
-  const url = `http://127.0.0.1:${port}`;
-  const instance: Instance = {
-    url,
+  return {
+    url: `http://127.0.0.1:${port}`,
     port,
     process: child,
     output: () => output,
@@ -85,6 +81,15 @@ export async function spawnInstance(env: Env, options: { readyTimeoutMs?: number
       return exited;
     },
   };
+}
+
+/**
+ * Runs the built service (`node dist/src/main.js`) as a separate process on a free loopback port with the
+ * given environment, and resolves once GET /health/ready answers 200.
+ */
+export async function spawnInstance(env: Env, options: { readyTimeoutMs?: number } = {}): Promise<Instance> {
+  const instance = await startService(env);
+  const { url, port, exited } = instance;
   const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
   let ended = false;
   void exited.then(() => (ended = true));
@@ -97,7 +102,7 @@ export async function spawnInstance(env: Env, options: { readyTimeoutMs?: number
     await new Promise((wait) => setTimeout(wait, 200));
   }
   await instance.stop('SIGKILL');
-  throw new Error(`instance on port ${port} did not become ready:\n${output}`);
+  throw new Error(`instance on port ${port} did not become ready:\n${instance.output()}`);
 }
 
 export interface SharedDatabase {

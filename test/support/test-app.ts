@@ -51,6 +51,8 @@ export async function createTestStorage(): Promise<TestStorage> {
     env: {
       NODE_ENV: 'test',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      // JSON lines, as in production, even when the tests run in a terminal.
+      LOG_PRETTY: 'false',
       BCRYPT_COST: '4',
       DATA_DIR: dataDir,
       DATABASE_URL: databaseUrl,

@@ -1,8 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
 import { AUDIT_TYPES, type AuditType } from '../../audit/audit-event.entity';
 import { type Role, ROLES } from '../../users/user.entity';
+import { EmailLookupField } from '../../users/fields';
 import { UserDto } from './user.response';
 
 export class PageQuery {
@@ -23,10 +24,10 @@ export class PageQuery {
 }
 
 export class UserListQuery extends PageQuery {
-  @ApiPropertyOptional({ description: 'Part of the email, matched after normalisation' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(254)
+  @EmailLookupField({
+    optional: true,
+    api: { description: 'Part of the email, matched after normalisation' },
+  })
   email?: string;
 }
 

@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsString, IsUUID, MaxLength } from 'class-validator';
+import { IsUUID } from 'class-validator';
+import { NewPasswordField, PasswordField } from '../../users/fields';
 import { UserDto } from './user.response';
 
 export class AuthInfoDto {
@@ -34,20 +35,14 @@ export class SignInIdParams {
 }
 
 export class ChangePasswordDto {
-  @ApiProperty()
-  @IsString()
-  @MaxLength(1024)
+  @PasswordField()
   currentPassword!: string;
 
-  @ApiProperty({ minLength: 8, maxLength: 128 })
-  @IsString()
-  @MaxLength(1024)
+  @NewPasswordField()
   newPassword!: string;
 }
 
 export class DeleteAccountDto {
-  @ApiProperty()
-  @IsString()
-  @MaxLength(1024)
+  @PasswordField()
   password!: string;
 }

@@ -1,16 +1,12 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsString, MaxLength } from 'class-validator';
+import { EmailLookupField, PasswordField } from '../../users/fields';
 import { UserDto } from './user.response';
 
 export class LoginDto {
-  @ApiProperty({ example: 'alice@example.com' })
-  @IsString()
-  @MaxLength(320)
+  @EmailLookupField()
   email!: string;
 
-  @ApiProperty({ example: 'correct horse battery staple' })
-  @IsString()
-  @MaxLength(1024)
+  @PasswordField()
   password!: string;
 }
 

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsBoolean, IsOptional } from 'class-validator';
+import { StringField } from '../../users/fields';
 import { LoginDto } from './session.dto';
 import { UserDto } from './user.response';
 
@@ -14,11 +15,14 @@ export class TokenLoginDto extends LoginDto {
 }
 
 export class RefreshTokenDto {
-  @ApiPropertyOptional({ description: 'The refresh token; omit it when it travels in the `rt` cookie' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(512)
-  refreshToken?: string;
+  @StringField(512, {
+    optional: true,
+    api: {
+      nullable: true,
+      description: 'The refresh token; omit it (or send null) when it travels in the `rt` cookie',
+    },
+  })
+  refreshToken?: string | null;
 }
 
 export class TokenResponseDto {
@@ -32,4 +36,9 @@ export class TokenResponseDto {
   @ApiPropertyOptional({ description: 'With cookie delivery: send it as X-CSRF-Token on refresh and logout' })
   csrfToken?: string;
   @ApiProperty({ type: UserDto }) user!: UserDto;
+}
+
+export class RefreshCsrfResponseDto {
+  @ApiProperty({ description: 'Send it as X-CSRF-Token on a cookie-borne refresh or logout' })
+  csrfToken!: string;
 }
