@@ -11,12 +11,14 @@ import { AppError } from '../common/app-error';
 export class LocalAuthGuard extends AuthGuard('local') {
   override canActivate(context: ExecutionContext) {
     const body = context.switchToHttp().getRequest<Request>().body as Record<string, unknown> | undefined;
-    if (typeof body?.email !== 'string' || typeof body.password !== 'string') {
+    const badDeviceToken = body?.deviceToken !== undefined && typeof body.deviceToken !== 'string';
+    if (typeof body?.email !== 'string' || typeof body.password !== 'string' || badDeviceToken) {
       throw new AppError('VALIDATION_FAILED', 'The request is not valid', [
         ...(typeof body?.email !== 'string' ? [{ field: 'email', message: 'email must be a string' }] : []),
         ...(typeof body?.password !== 'string'
           ? [{ field: 'password', message: 'password must be a string' }]
           : []),
+        ...(badDeviceToken ? [{ field: 'deviceToken', message: 'deviceToken must be a string' }] : []),
       ]);
     }
     return super.canActivate(context);

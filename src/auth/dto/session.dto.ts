@@ -1,5 +1,5 @@
-import { ApiProperty } from '@nestjs/swagger';
-import { IsString, MaxLength } from 'class-validator';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, IsString, MaxLength } from 'class-validator';
 import { UserDto } from './user.response';
 
 export class LoginDto {
@@ -12,6 +12,15 @@ export class LoginDto {
   @IsString()
   @MaxLength(1024)
   password!: string;
+
+  @ApiPropertyOptional({
+    description:
+      'The device token a previous login handed out, for clients without cookies (others send the `did` cookie)',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(256)
+  deviceToken?: string;
 }
 
 export class SessionLoginResponseDto {
