@@ -33,7 +33,11 @@ export class AccountService {
   ): Promise<void> {
     const user = await this.caller(principal);
     await this.confirmPassword(user, passwords.currentPassword, 'currentPassword', client);
-    const passwordHash = await this.users.hashNewPassword(passwords.newPassword, 'newPassword', client.signal);
+    const passwordHash = await this.users.hashNewPassword(
+      passwords.newPassword,
+      'newPassword',
+      client.signal,
+    );
     const ownFamily = principal.method === 'token' ? principal.sessionId : undefined;
     const revokedBefore = await this.users.transaction(async (manager) => {
       const stamp = await this.users.setPasswordHash(user.id, passwordHash, manager);

@@ -19,7 +19,7 @@ export class WorkQueue {
   private averageMs: number;
 
   constructor(
-    private readonly limit: number,
+    readonly limit: number,
     private readonly maxWaitMs = Number.POSITIVE_INFINITY,
     initialAverageMs = 0,
   ) {

@@ -88,7 +88,10 @@ class FailureStreaks {
     limiter: LimiterFactory,
   ) {
     this.streaks = limiter(`login-streak-${kind}`, { points: 1, duration: STREAK_SECONDS });
-    this.attempts = limiter(`login-attempts-${kind}`, { points: maxFailures, duration: FAILURE_WINDOW_SECONDS });
+    this.attempts = limiter(`login-attempts-${kind}`, {
+      points: maxFailures,
+      duration: FAILURE_WINDOW_SECONDS,
+    });
     // Written only through block(): any live entry is a lock, its TTL the wait.
     this.locks = limiter(`login-lock-${kind}`, { points: 1, duration: 1 });
   }

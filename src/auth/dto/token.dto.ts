@@ -34,7 +34,7 @@ export class TokenResponseDto {
   @ApiProperty({ type: UserDto }) user!: UserDto;
   @ApiPropertyOptional({
     description:
-      'Login only: this device\'s token (also set as the `did` cookie). A client without cookies sends it ' +
+      "Login only: this device's token (also set as the `did` cookie). A client without cookies sends it " +
       'back as `deviceToken` in its next login, which then counts on this device and passes an account lock',
   })
   deviceToken?: string;
