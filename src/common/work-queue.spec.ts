@@ -54,8 +54,9 @@ describe('WorkQueue bounds', () => {
     const running = queue.run(() => gate.promise);
     const controller = new AbortController();
     let ran = false;
-    const dropped = queue.run(async () => {
+    const dropped = queue.run(() => {
       ran = true;
+      return Promise.resolve();
     }, controller.signal);
     expect(queue.waitingCount).toBe(1);
     controller.abort();
