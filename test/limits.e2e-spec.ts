@@ -253,6 +253,22 @@ describe('limits under concurrency', () => {
       expect(typeof byBody.body.accessToken).toBe('string');
     });
 
+    it('let the owner change the password during a lock from the device its session runs on', async () => {
+      const user = await registerUser(url());
+      const session = await login('/api/auth/session/login', creds(user)).expect(200);
+      const did = deviceCookieOf(session);
+      const sid = sessionCookieOf(session)!;
+      await lockAccount(user.email);
+      const change = (cookie: string) =>
+        request(url())
+          .post('/api/me/password')
+          .set('Cookie', cookie)
+          .set('X-CSRF-Token', session.body.csrfToken as string)
+          .send({ currentPassword: user.password, newPassword: NEW_PASSWORD });
+      expectError(await change(sid), 429, 'RATE_LIMITED');
+      await change(`${sid}; ${did.pair}`).expect(204);
+    });
+
     it("count a device's failures on its own counter, with the same limit, leaving the account unlocked", async () => {
       const user = await registerUser(url());
       const { deviceToken } = (await login('/api/auth/token/login', creds(user)).expect(200)).body as {

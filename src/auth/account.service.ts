@@ -30,9 +30,10 @@ export class AccountService {
     passwords: { currentPassword: string; newPassword: string },
     client: ClientInfo,
     request: Request,
+    deviceToken?: string,
   ): Promise<void> {
     const user = await this.caller(principal);
-    await this.confirmPassword(user, passwords.currentPassword, 'currentPassword', client);
+    await this.confirmPassword(user, passwords.currentPassword, 'currentPassword', client, deviceToken);
     const passwordHash = await this.users.hashNewPassword(
       passwords.newPassword,
       'newPassword',
@@ -60,9 +61,10 @@ export class AccountService {
     password: string,
     client: ClientInfo,
     request: Request,
+    deviceToken?: string,
   ): Promise<void> {
     const user = await this.caller(principal);
-    await this.confirmPassword(user, password, 'password', client);
+    await this.confirmPassword(user, password, 'password', client, deviceToken);
     await this.users.transaction(async (manager) => {
       await this.audit.forget(user.id, manager);
       await this.audit.record('user.deleted', user.id, undefined, {}, manager);
@@ -103,15 +105,16 @@ export class AccountService {
 
   /**
    * Re-proving the password is counted like a login attempt (before it is checked), so a stolen session
-   * cannot guess it, not even in parallel.
+   * cannot guess it, not even in parallel; the owner's device token (the `did` cookie) passes a lock.
    */
   private async confirmPassword(
     user: User,
     password: string,
     field: string,
     client: ClientInfo,
+    deviceToken: string | undefined,
   ): Promise<void> {
-    const passed = await this.attempts.check({ email: user.email, user }, client, (signal) =>
+    const passed = await this.attempts.check({ email: user.email, user, deviceToken }, client, (signal) =>
       this.users.checkPassword(user, password, signal),
     );
     if (!passed) throw AppError.validation(field, `${field} is not correct`);
