@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import request, { Response, Test } from 'supertest';
 import { DataSource } from 'typeorm';
-import { LOCK_BASE_SECONDS } from '../src/rate-limit/login-throttle';
+import { LOCK_BASE_SECONDS, LoginThrottle } from '../src/rate-limit/login-throttle';
 import { PasswordHasher } from '../src/users/password-hasher';
 import { expectError, refresh, sessionCookieOf, setCookies, tokenLogin } from './support/clients';
 import { registerUser, RegisteredUser, STRONG_PASSWORD, uniqueEmail } from './support/factories';
@@ -231,6 +231,16 @@ describe('limits under concurrency', () => {
     });
   });
 
+  it('clearAccountLock (the password reset) ends the lock and the failure count', async () => {
+    const user = await registerUser(url());
+    await lockAccount(user.email);
+    await a.current().app.get(LoginThrottle).clearAccountLock(user.email);
+    for (let i = 0; i < MAX_FAILURES - 1; i += 1) {
+      await login('/api/auth/token/login', { email: user.email, password: `again-${i}` }).expect(401);
+    }
+    await login('/api/auth/token/login', creds(user)).expect(200);
+  });
+
   describe('device tokens', () => {
     it('let the owner in during a lock, by cookie (session login) and by body (token login)', async () => {
       const user = await registerUser(url());
@@ -371,6 +381,34 @@ describe('limits under concurrency', () => {
           'TOKEN_REVOKED',
         );
         expectError(await refresh(url(), token.body.refreshToken as string), 401, 'REFRESH_TOKEN_INVALID');
+      } finally {
+        hold.release();
+        hold.restore();
+      }
+    });
+
+    it('the account deleted while both logins check the password', async () => {
+      const user = await registerUser(url());
+      const owner = await tokenLogin(url(), user);
+      let holding = true;
+      const hold = holdPasswordChecks(a.current().app, (password) => holding && password === user.password);
+      try {
+        const inFlight = Promise.all([
+          Promise.resolve(login('/api/auth/session/login', creds(user))),
+          Promise.resolve(login('/api/auth/token/login', creds(user))),
+        ]);
+        await until(() => hold.entered() === 2);
+        holding = false;
+        await owner.auth(request(url()).delete('/api/me')).send({ password: user.password }).expect(204);
+        hold.release();
+        const [session, token] = await inFlight;
+        // The session store holds no foreign key: the session is made, and refused on its first use.
+        const cookie = sessionCookieOf(session);
+        if (cookie) {
+          expectError(await request(url()).get('/api/me').set('Cookie', cookie), 401, 'SESSION_INVALID');
+        }
+        // The family's user is gone: the token login fails rather than hand out a family of no one.
+        expectError(token, 401, 'INVALID_CREDENTIALS');
       } finally {
         hold.release();
         hold.restore();
