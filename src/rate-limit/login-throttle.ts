@@ -53,6 +53,9 @@ const HOUR_SECONDS = 60 * 60;
 /** A streak id holds its lock level above these bits and a random part below. */
 const STREAK_RANDOM_BITS = 21;
 const MAX_LEVEL = 20;
+/** A missed give-back is retried every few seconds for about two minutes. */
+const SETTLE_RETRIES = 24;
+const SETTLE_RETRY_MS = 5000;
 
 /** Builds one limiter on the chosen store; `name` becomes its key prefix. */
 export type LimiterFactory = (
@@ -191,11 +194,28 @@ export class StoreLoginThrottle extends LoginThrottle {
     }
     return {
       settle: (outcome) =>
-        this.reach(async () => {
-          await streaks.settle(ticket, outcome);
-          await fromIp(outcome);
-        }),
+        this.settleAll([() => streaks.settle(ticket, outcome), () => fromIp(outcome)], outcome !== 'failed'),
     };
+  }
+
+  /**
+   * Runs the parts of a settlement in order. A give-back the store missed (a blip) would leave the attempt
+   * counted as in flight for the whole window, so the parts not yet done are retried for a while.
+   */
+  private async settleAll(parts: (() => Promise<void>)[], retry: boolean, attempt = 0): Promise<void> {
+    while (parts.length > 0) {
+      try {
+        await parts[0]();
+        parts.shift();
+      } catch (error) {
+        if (retry && attempt < SETTLE_RETRIES) {
+          setTimeout(() => {
+            this.settleAll(parts, true, attempt + 1).catch(() => undefined);
+          }, SETTLE_RETRY_MS).unref();
+        }
+        throw new BackendUnavailableError(this.store, error);
+      }
+    }
   }
 
   /** Counts the attempt against the IP's failures and accounts; returns how to settle those counts. */
