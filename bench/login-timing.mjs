@@ -98,7 +98,7 @@ async function inProcess() {
     await app.get(UsersService).register({ email, password }, { ip: '127.0.0.1', userAgent: 'bench' });
     const login = app.get(LoginService);
     return await measure((target, guess) =>
-      login.verifyCredentials(target, guess, { ip: '127.0.0.1', userAgent: 'bench' }).then(
+      login.verifyCredentials(target, guess, undefined, { ip: '127.0.0.1', userAgent: 'bench' }).then(
         () => {
           throw new Error('a wrong password was accepted');
         },

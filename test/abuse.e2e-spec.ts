@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { LOCK_BASE_SECONDS } from '../src/rate-limit/login-throttle';
 import { REDIS, RedisClient } from '../src/redis/redis.module';
 import { PasswordHasher } from '../src/users/password-hasher';
+import { sessionCookieOf } from './support/clients';
 import { STRONG_PASSWORD, uniqueEmail } from './support/factories';
 import { createTestStorage, Env, RunningApp, startApp, TestStorage } from './support/test-app';
 
@@ -630,7 +631,7 @@ describe('abuse resistance', () => {
       const url = a.current().url;
       const user = await createUser();
       const session = await login('/api/auth/session/login', user.email, user.password).expect(200);
-      const cookie = (session.headers['set-cookie'] as unknown as string[])[0].split(';')[0];
+      const cookie = sessionCookieOf(session)!;
       const tokens = await login('/api/auth/token/login', user.email, user.password).expect(200);
       const bearer = `Bearer ${tokens.body.accessToken as string}`;
       const admin = await tokenLogin(ADMIN);

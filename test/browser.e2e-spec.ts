@@ -104,7 +104,13 @@ describeWith([CHROMIUM], 'in a real browser', () => {
     const csrfToken = await loginFromApp(page, user);
     expect(await page.evaluate<string>('document.cookie')).toBe('');
     const cookies = await page.context().cookies(api);
-    expect(cookies.map((cookie) => [cookie.name, cookie.httpOnly, cookie.sameSite])).toEqual([
+    // The session cookie, and the device cookie (did) that spares the owner an account lock.
+    expect(
+      cookies
+        .map((cookie) => [cookie.name, cookie.httpOnly, cookie.sameSite])
+        .sort(([a], [b]) => (a < b ? -1 : 1)),
+    ).toEqual([
+      ['did', true, 'Strict'],
       ['sid', true, 'Lax'],
     ]);
     const me = await pageFetch(page, `${api}/api/me`, {});
@@ -124,7 +130,7 @@ describeWith([CHROMIUM], 'in a real browser', () => {
     const user = await registerUser(api);
     const appTab = await open(`http://127.0.0.1:${appPage.port}/`);
     await loginFromApp(appTab, user);
-    const [cookie] = await appTab.context().cookies(api);
+    const cookie = (await appTab.context().cookies(api)).find(({ name }) => name === 'sid')!;
     // The attacker's page runs in the same browser profile as the signed-in tab.
     const evil = await appTab.context().newPage();
     await evil.goto(`http://localhost:${evilPage.port}/`);

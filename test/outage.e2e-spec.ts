@@ -41,9 +41,16 @@ interface World {
   revokedSession: SessionCaller;
   revokedToken: TokenCaller;
   user: RegisteredUser;
+  /**
+   * One account per traffic loop for the login kinds: each password check is counted while it is in flight
+   * (LOGIN_MAX_FAILURES is 2 here), so one account logging in from every loop at once would be refused.
+   */
+  signers: RegisteredUser[];
   locked: RegisteredUser;
   refreshChain: string[];
 }
+
+const TRAFFIC_LOOPS = 4;
 
 async function prepare(instances: Instance[]): Promise<World> {
   const [a, b] = instances;
@@ -69,7 +76,18 @@ async function prepare(instances: Instance[]): Promise<World> {
       .expect(401);
   }
   const chain = await tokenLogin(b.url, user);
-  return { instances, user, live, revokedSession, revokedToken, locked, refreshChain: [chain.refreshToken] };
+  const signers: RegisteredUser[] = [];
+  for (let i = 0; i < TRAFFIC_LOOPS; i += 1) signers.push(await registerUser(a.url));
+  return {
+    instances,
+    user,
+    signers,
+    live,
+    revokedSession,
+    revokedToken,
+    locked,
+    refreshChain: [chain.refreshToken],
+  };
 }
 
 /** Requests of every kind to both instances, from a few concurrent loops, each answer recorded with its phase. */
@@ -81,7 +99,7 @@ class Traffic {
 
   constructor(private readonly world: World) {}
 
-  start(concurrency = 4): void {
+  start(concurrency = TRAFFIC_LOOPS): void {
     this.running = true;
     const kinds: Kind[] = [
       'session-live',
@@ -112,7 +130,8 @@ class Traffic {
     const startedIn = this.phase;
     const { world } = this;
     const json = { 'content-type': 'application/json' };
-    const credentials = { email: world.user.email, password: world.user.password };
+    const signer = world.signers[loop % world.signers.length];
+    const credentials = { email: signer.email, password: signer.password };
     const chain = world.refreshChain;
     const calls: Record<Kind, () => [string, RequestInit]> = {
       'session-live': () => ['/api/auth/session', { headers: { cookie: world.live.cookie } }],

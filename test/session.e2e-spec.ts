@@ -16,9 +16,12 @@ function setCookies(response: Response): string[] {
   return Array.isArray(header) ? header : [header];
 }
 
-/** The `name=value` pair of the one cookie a response set, to send back by hand. */
+/** The device cookie every login sets beside the session cookie (limits.e2e-spec.ts tests what it does). */
+const DEVICE_COOKIE = /^(__Host-)?did=/;
+
+/** The `name=value` pair of the one session cookie a response set, to send back by hand. */
 function onlyCookie(response: Response): string {
-  const cookies = setCookies(response);
+  const cookies = setCookies(response).filter((cookie) => !DEVICE_COOKIE.test(cookie));
   expect(cookies).toHaveLength(1);
   return cookies[0].split(';')[0];
 }
@@ -83,13 +86,17 @@ describe('cookie sessions', () => {
   });
 
   describe('login', () => {
-    it('sets exactly one cookie: sid, HttpOnly, Path=/, SameSite=Lax, no Domain, no Secure', async () => {
+    it('sets one session cookie: sid, HttpOnly, Path=/, SameSite=Lax, no Domain, no Secure (and the device cookie)', async () => {
       const user = await registerUser(running.url);
       const response = await api()
         .post('/api/auth/session/login')
         .send({ email: user.email, password: user.password })
         .expect(200);
-      const cookies = setCookies(response);
+      const device = setCookies(response).find((cookie) => DEVICE_COOKIE.test(cookie));
+      expect(device).toMatch(
+        /^did=[^;]+; Max-Age=31536000; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Strict$/,
+      );
+      const cookies = setCookies(response).filter((cookie) => !DEVICE_COOKIE.test(cookie));
       expect(cookies).toHaveLength(1);
       expect(cookies[0]).toMatch(/^sid=s%3A[A-Za-z0-9_-]{32}\./);
       expect(cookies[0]).toMatch(/; Path=\/(;|$)/);
@@ -470,7 +477,11 @@ describe('cookie sessions with secure cookies', () => {
       .set('X-Forwarded-Proto', 'https')
       .send({ email: user.email, password: user.password })
       .expect(200);
-    const cookies = setCookies(response);
+    const device = setCookies(response).find((cookie) => DEVICE_COOKIE.test(cookie));
+    expect(device).toMatch(
+      /^__Host-did=[^;]+; Max-Age=31536000; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Strict$/,
+    );
+    const cookies = setCookies(response).filter((cookie) => !DEVICE_COOKIE.test(cookie));
     expect(cookies).toHaveLength(1);
     expect(cookies[0]).toMatch(/^__Host-sid=s%3A/);
     expect(cookies[0]).toMatch(/; Path=\/(;|$)/);

@@ -101,6 +101,8 @@ describe('token authentication with configured ES256 keys', () => {
       refreshToken: expect.stringMatching(/^[A-Za-z0-9_-]{43,}$/),
       refreshExpiresIn: 7 * 24 * 3600,
       user: expect.objectContaining({ id: user.id, email: user.email, role: 'user' }),
+      // The contract's device token for clients without cookies (limits.e2e-spec.ts tests what it does).
+      deviceToken: expect.stringMatching(/^[0-9a-f-]{36}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/),
     });
     expect(body.expiresIn).toBeGreaterThanOrEqual(899);
     expect(decodePart(body.accessToken, 0)).toEqual({ alg: 'ES256', typ: 'at+jwt', kid });

@@ -4,11 +4,11 @@ import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import type { Principal } from '../common/principal';
-import { LoginThrottle } from '../rate-limit/login-throttle';
 import { SessionService } from '../session/session.service';
 import { RefreshFamilies } from '../token/refresh-families.service';
 import { Role, User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
+import { CredentialAttempts } from './credential-attempts.service';
 
 /** Changes to an account that reach every sign-in: password, deletion, role. */
 @Injectable()
@@ -18,7 +18,7 @@ export class AccountService {
     private readonly sessions: SessionService,
     private readonly families: RefreshFamilies,
     private readonly audit: AuditService,
-    private readonly throttle: LoginThrottle,
+    private readonly attempts: CredentialAttempts,
   ) {}
 
   /**
@@ -31,14 +31,20 @@ export class AccountService {
     passwords: { currentPassword: string; newPassword: string },
     client: ClientInfo,
     request: Request,
+    deviceToken?: string,
   ): Promise<void> {
     const user = await this.caller(principal);
-    await this.confirmPassword(user, passwords.currentPassword, 'currentPassword', client);
-    const passwordHash = await this.users.hashNewPassword(passwords.newPassword);
+    await this.confirmPassword(user, passwords.currentPassword, 'currentPassword', client, deviceToken);
+    const passwordHash = await this.users.hashNewPassword(
+      passwords.newPassword,
+      'newPassword',
+      client.signal,
+    );
     const ownFamily = principal.method === 'token' ? principal.sessionId : undefined;
     const revokedBefore = await this.users.transaction(async (manager) => {
       const stamp = await this.users.setPasswordHash(user.id, passwordHash, manager);
       await this.families.revokeAllFamilies(user.id, 'password_changed', ownFamily, manager);
+      if (ownFamily) await this.families.redate(ownFamily, stamp, manager);
       await this.audit.record('password.changed', user.id, client, { method: principal.method }, manager);
       return stamp;
     });
@@ -59,9 +65,10 @@ export class AccountService {
     password: string,
     client: ClientInfo,
     request: Request,
+    deviceToken?: string,
   ): Promise<void> {
     const user = await this.caller(principal);
-    await this.confirmPassword(user, password, 'password', client);
+    await this.confirmPassword(user, password, 'password', client, deviceToken);
     await this.users.transaction(async (manager) => {
       // Locked as a demotion is, so two admins deleting themselves at once cannot both succeed.
       if (user.role === 'admin' && (await this.users.lockAdmins(manager)) <= 1) {
@@ -103,19 +110,20 @@ export class AccountService {
     return user;
   }
 
-  /** Re-proving the password counts towards the account's login limit, so a stolen session cannot guess it. */
+  /**
+   * Re-proving the password is counted like a login attempt (before it is checked), so a stolen session
+   * cannot guess it, not even in parallel; the owner's device token (the `did` cookie) passes a lock.
+   */
   private async confirmPassword(
     user: User,
     password: string,
     field: string,
     client: ClientInfo,
+    deviceToken: string | undefined,
   ): Promise<void> {
-    await this.throttle.assertLoginAllowed(user.email, client.ip);
-    if (await this.users.checkPassword(user, password)) {
-      await this.throttle.recordLoginSuccess(user.email);
-      return;
-    }
-    await this.throttle.recordLoginFailure(user.email, client.ip);
-    throw AppError.validation(field, `${field} is not correct`);
+    const passed = await this.attempts.check({ email: user.email, user, deviceToken }, client, (signal) =>
+      this.users.checkPassword(user, password, signal),
+    );
+    if (!passed) throw AppError.validation(field, `${field} is not correct`);
   }
 }

@@ -8,6 +8,8 @@ import { UsersModule } from '../users/users.module';
 import { AccountService } from './account.service';
 import { AdminController } from './admin.controller';
 import { AnyAuthGuard } from './any-auth.guard';
+import { CredentialAttempts } from './credential-attempts.service';
+import { DeviceTokens } from './device-tokens';
 import { LocalStrategy } from './local.strategy';
 import { LoginService } from './login.service';
 import { MeController } from './me.controller';
@@ -37,6 +39,8 @@ import { TokenRefreshService } from './token-refresh.service';
     RolesGuard,
     SignIns,
     AccountService,
+    CredentialAttempts,
+    DeviceTokens,
   ],
 })
 export class AuthModule {}

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { AppError } from '../common/app-error';
@@ -6,10 +6,12 @@ import { Client, ClientInfo } from '../common/client-info';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
 import type { ErrorCode } from '../common/error-codes';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { toPublicUser } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { AccountService } from './account.service';
 import { AnyAuth } from './any-auth.guard';
+import { presentedDeviceToken } from './device-cookie';
 import { ChangePasswordDto, DeleteAccountDto, MeResponseDto, SignInDto, SignInIdParams } from './dto/me.dto';
 import { SignIns } from './sign-ins.service';
 
@@ -36,6 +38,7 @@ export class MeController {
     private readonly users: UsersService,
     private readonly signIns: SignIns,
     private readonly account: AccountService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   @Get()
@@ -109,7 +112,8 @@ export class MeController {
     @Client() client: ClientInfo,
     @Req() request: Request,
   ): Promise<void> {
-    await this.account.changePassword(principal, body, client, request);
+    const deviceToken = presentedDeviceToken(request.headers.cookie, this.config);
+    await this.account.changePassword(principal, body, client, request, deviceToken);
   }
 
   @Delete()
@@ -123,6 +127,7 @@ export class MeController {
     @Client() client: ClientInfo,
     @Req() request: Request,
   ): Promise<void> {
-    await this.account.deleteAccount(principal, body.password, client, request);
+    const deviceToken = presentedDeviceToken(request.headers.cookie, this.config);
+    await this.account.deleteAccount(principal, body.password, client, request, deviceToken);
   }
 }

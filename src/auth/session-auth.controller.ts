@@ -1,6 +1,6 @@
-import { Body, Controller, Get, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
@@ -10,11 +10,15 @@ import { Public } from '../common/public.decorator';
 import { SessionAuth } from '../session/session.guard';
 import { SessionService } from '../session/session.service';
 import { TrustedOriginGuard } from '../session/trusted-origin.guard';
-import { toPublicUser, User } from '../users/user.entity';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { toPublicUser } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { VerifiedUser } from './authenticated-user.decorator';
+import { setDeviceCookie } from './device-cookie';
+import { DeviceTokens } from './device-tokens';
 import { LoginDto, SessionInfoResponseDto, SessionLoginResponseDto } from './dto/session.dto';
 import { LocalAuthGuard } from './local-auth.guard';
+import type { VerifiedLogin } from './login.service';
 
 const SESSION_ERRORS = ['AUTHENTICATION_REQUIRED', 'SESSION_INVALID', 'SERVICE_UNAVAILABLE'] as const;
 
@@ -26,6 +30,8 @@ export class SessionAuthController {
     private readonly sessions: SessionService,
     private readonly users: UsersService,
     private readonly audit: AuditService,
+    private readonly devices: DeviceTokens,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   @Post('login')
@@ -37,12 +43,14 @@ export class SessionAuthController {
   @ApiErrors(...BODY_ERRORS, 'INVALID_CREDENTIALS', 'CSRF_FAILED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
   async login(
     @Body() _body: LoginDto,
-    @VerifiedUser() user: User,
+    @VerifiedUser() { user, checkedAt }: VerifiedLogin,
     @Client() client: ClientInfo,
     @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
   ): Promise<SessionLoginResponseDto> {
-    const started = await this.sessions.start(request, user, client);
+    const started = await this.sessions.start(request, user, client, checkedAt);
     await this.audit.record('login.succeeded', user.id, client, { method: 'session' });
+    setDeviceCookie(response, this.config, this.devices.issue(user));
     return {
       user: toPublicUser(user),
       csrfToken: started.csrfToken,

@@ -3,6 +3,7 @@ import { ApiCookieAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTa
 import type { Request, Response } from 'express';
 import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
+import { readCookie } from '../common/cookies';
 import { assertTrustedOrigin, CSRF_HEADER } from '../common/csrf';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
@@ -11,9 +12,12 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { BearerAuth } from '../token/jwt.guard';
 import { RefreshCsrf } from '../token/refresh-csrf';
 import { Presentation, RefreshFamilies, TokenGrant } from '../token/refresh-families.service';
-import { toPublicUser, User } from '../users/user.entity';
+import { toPublicUser } from '../users/user.entity';
 import { RefreshCsrfResponseDto, RefreshTokenDto, TokenLoginDto, TokenResponseDto } from './dto/token.dto';
+import { setDeviceCookie } from './device-cookie';
+import { DeviceTokens } from './device-tokens';
 import { LocalAuthGuard } from './local-auth.guard';
+import type { VerifiedLogin } from './login.service';
 import { TokenRefreshService } from './token-refresh.service';
 
 const COOKIE_PATH = '/api/auth/token';
@@ -29,6 +33,7 @@ export class TokenAuthController {
     private readonly families: RefreshFamilies,
     private readonly refreshes: TokenRefreshService,
     private readonly refreshCsrf: RefreshCsrf,
+    private readonly devices: DeviceTokens,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.cookieName = config.session.cookieSecure ? '__Secure-rt' : 'rt';
@@ -43,15 +48,18 @@ export class TokenAuthController {
   @ApiErrors(...BODY_ERRORS, 'INVALID_CREDENTIALS', 'CSRF_FAILED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
   async login(
     @Body() body: TokenLoginDto,
-    @Req() request: Request & { user?: User },
+    @Req() request: Request & { user?: VerifiedLogin },
     @Res({ passthrough: true }) response: Response,
     @Client() client: ClientInfo,
   ): Promise<TokenResponseDto> {
     const viaCookie = body.refreshTokenInCookie === true;
     // A login that sets a cookie is a cookie-borne credential: refuse cross-site callers (login CSRF).
     if (viaCookie) assertTrustedOrigin(request, this.config);
-    const grant = await this.families.start(request.user!, client, viaCookie);
-    return this.reply(grant, viaCookie, response);
+    const { user, checkedAt } = request.user!;
+    const grant = await this.families.start(user, client, viaCookie, checkedAt);
+    const deviceToken = this.devices.issue(user);
+    setDeviceCookie(response, this.config, deviceToken);
+    return { ...this.reply(grant, viaCookie, response), deviceToken };
   }
 
   @Post('refresh')
@@ -160,17 +168,4 @@ export class TokenAuthController {
       path: COOKIE_PATH,
     };
   }
-}
-
-/** Express has no cookie parser here; the one cookie this controller reads needs only a split. */
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const pair of header.split(';')) {
-    const index = pair.indexOf('=');
-    if (index > 0 && pair.slice(0, index).trim() === name) {
-      const value = pair.slice(index + 1).trim();
-      return value === '' ? undefined : value;
-    }
-  }
-  return undefined;
 }

@@ -60,11 +60,16 @@ export class SessionService {
     this.limits = config.session;
   }
 
-  /** Logs a user in on a brand-new session id, whatever id the client arrived with (fixation). */
+  /**
+   * Logs a user in on a brand-new session id, whatever id the client arrived with (fixation). The session
+   * is dated (`authAt`) from when the password check began (`checkedAt`, ms), before `user` was read, so a
+   * revocation written while the check ran also ends this session.
+   */
   async start(
     request: Request,
     user: { id: string; revokedBefore: Date | null },
     client: ClientInfo,
+    checkedAt: number,
   ): Promise<StartedSession> {
     const previous = request.session;
     const replaced =
@@ -80,7 +85,7 @@ export class SessionService {
       userId: user.id,
       publicId: randomUUID(),
       // Dated no earlier than the user's revocation stamp, which may lie up to a second ahead.
-      authAt: Math.max(now, user.revokedBefore?.getTime() ?? 0),
+      authAt: Math.max(checkedAt, user.revokedBefore?.getTime() ?? 0),
       createdAt: now,
       lastSeenAt: now,
       csrfToken: newCsrfToken(),

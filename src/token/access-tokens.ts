@@ -50,12 +50,17 @@ export class AccessTokens {
     private readonly keys: SigningKeys,
   ) {}
 
+  /**
+   * `authAt` (ms) dates a login's token from when its password check began, so a revocation written while
+   * the check ran (the role and stamps in `user` were read before it) revokes this token too.
+   */
   async mint(
     user: { id: string; role: Role } & RevocationStamps,
     familyId: string,
+    authAt = Date.now(),
   ): Promise<MintedAccessToken> {
     // iat has whole seconds: a token minted in the same second as a revocation must still count as after it.
-    const iat = Math.max(Math.floor(Date.now() / 1000), revocationSecond(user));
+    const iat = Math.max(Math.floor(authAt / 1000), revocationSecond(user));
     const exp = iat + this.config.token.accessTtlSeconds;
     const claims: AccessTokenClaims = {
       iss: this.config.token.issuer,

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import { EntityManager, IsNull, MoreThan, Not, Repository } from 'typeorm';
+import { EntityManager, IsNull, MoreThan, Not, QueryFailedError, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
@@ -50,7 +50,10 @@ export interface FamilyState {
 
 const stateKey = (familyId: string): string => `family:${familyId}`;
 
-type Rotation = { kind: 'granted'; grant: Omit<TokenGrant, 'csrfToken'> } | { kind: 'reused' };
+const FOREIGN_KEY_VIOLATION = '23503';
+
+type Rotation =
+  { kind: 'granted'; grant: Omit<TokenGrant, 'csrfToken'> } | { kind: 'reused' } | { kind: 'stale' };
 
 /**
  * Refresh families: one per login, holding a chain of opaque refresh tokens of which at most one is live.
@@ -80,44 +83,56 @@ export class RefreshFamilies {
     });
   }
 
-  /** A new family for a login that just passed its credential check. */
-  async start(user: User, client: ClientInfo, viaCookie: boolean): Promise<TokenGrant> {
+  /**
+   * A new family for a login that passed its credential check, dated from when that check began
+   * (`checkedAt`, ms): its access token and its refreshes are revoked by any revocation stamp written since.
+   */
+  async start(user: User, client: ClientInfo, viaCookie: boolean, checkedAt: number): Promise<TokenGrant> {
     const now = new Date();
+    // Dated no earlier than the stamp on the row it read, which may lie up to a second ahead.
+    const authAt = new Date(Math.max(checkedAt, user.revokedBefore?.getTime() ?? 0));
     const { refreshTtlSeconds, refreshIdleTtlSeconds } = this.config.token;
     const expiresAt = new Date(now.getTime() + refreshTtlSeconds * 1000);
     const familyId = randomUUID();
     const csrfToken = viaCookie ? this.csrf.tokenFor(familyId) : undefined;
     const refreshToken = newOpaqueToken();
-    const family = await this.families.manager.transaction(async (manager) => {
-      const created = await manager.getRepository(RefreshFamily).save(
-        manager.getRepository(RefreshFamily).create({
-          id: familyId,
-          userId: user.id,
-          lastUsedAt: now,
-          expiresAt,
-          idleExpiresAt: earliest(new Date(now.getTime() + refreshIdleTtlSeconds * 1000), expiresAt),
-          userAgent: client.userAgent ?? null,
-          ip: client.ip?.slice(0, 64) ?? null,
-          csrfTokenHash: csrfToken ? sha256(csrfToken) : null,
-          revokedAt: null,
-          revokeReason: null,
-        }),
-      );
-      await manager.getRepository(RefreshToken).insert({
-        familyId: created.id,
-        tokenHash: sha256(refreshToken),
-        parentId: null,
+    const family = await this.families.manager
+      .transaction(async (manager) => {
+        const created = await manager.getRepository(RefreshFamily).save(
+          manager.getRepository(RefreshFamily).create({
+            id: familyId,
+            userId: user.id,
+            authAt,
+            lastUsedAt: now,
+            expiresAt,
+            idleExpiresAt: earliest(new Date(now.getTime() + refreshIdleTtlSeconds * 1000), expiresAt),
+            userAgent: client.userAgent ?? null,
+            ip: client.ip?.slice(0, 64) ?? null,
+            csrfTokenHash: csrfToken ? sha256(csrfToken) : null,
+            revokedAt: null,
+            revokeReason: null,
+          }),
+        );
+        await manager.getRepository(RefreshToken).insert({
+          familyId: created.id,
+          tokenHash: sha256(refreshToken),
+          parentId: null,
+        });
+        await this.audit.record(
+          'login.succeeded',
+          user.id,
+          client,
+          { method: 'token', familyId: created.id },
+          manager,
+        );
+        return created;
+      })
+      .catch((error: unknown) => {
+        // The user was deleted while the password was being checked.
+        if (isForeignKeyViolation(error)) throw new AppError('INVALID_CREDENTIALS');
+        throw error;
       });
-      await this.audit.record(
-        'login.succeeded',
-        user.id,
-        client,
-        { method: 'token', familyId: created.id },
-        manager,
-      );
-      return created;
-    });
-    const access = await this.accessTokens.mint(user, family.id);
+    const access = await this.accessTokens.mint(user, family.id, checkedAt);
     return {
       accessToken: access.token,
       accessExpiresAt: access.expiresAt,
@@ -136,6 +151,7 @@ export class RefreshFamilies {
       this.rotate(manager, presentation, client),
     );
     if (rotation.kind === 'reused') throw new AppError('REFRESH_TOKEN_REUSED');
+    if (rotation.kind === 'stale') throw new AppError('REFRESH_TOKEN_INVALID');
     return {
       ...rotation.grant,
       csrfToken: presentation.viaCookie ? presentation.csrfHeader : undefined,
@@ -206,6 +222,11 @@ export class RefreshFamilies {
     if (now >= family.expiresAt || now >= family.idleExpiresAt) throw new AppError('REFRESH_TOKEN_INVALID');
     const user = await this.users.state(family.userId, manager);
     if (!user) throw new AppError('REFRESH_TOKEN_INVALID');
+    if (user.revokedBefore && family.authAt < user.revokedBefore) {
+      // Its login's password check predates a revocation that could not see the family yet.
+      await this.revokeLocked(manager, family, 'revoked', now);
+      return { kind: 'stale' };
+    }
 
     const idleExpiresAt = earliest(
       new Date(now.getTime() + this.config.token.refreshIdleTtlSeconds * 1000),
@@ -307,6 +328,14 @@ export class RefreshFamilies {
     return revoked;
   }
 
+  /**
+   * Re-dates the caller's own family to a revocation stamp it survives (a password change made with a
+   * bearer token), so that its next refresh is not taken for a login that predates the change.
+   */
+  async redate(familyId: string, authAt: Date, manager: EntityManager): Promise<void> {
+    await manager.getRepository(RefreshFamily).update({ id: familyId }, { authAt });
+  }
+
   /** Revokes every live family of the user, optionally sparing one (the caller's own); returns how many. */
   async revokeAllFamilies(
     userId: string,
@@ -339,6 +368,13 @@ export class RefreshFamilies {
     await manager.getRepository(RefreshToken).update({ familyId: family.id }, { replayBox: null });
     await this.revocations.changed(manager, [stateKey(family.id)]);
   }
+}
+
+function isForeignKeyViolation(error: unknown): boolean {
+  return (
+    error instanceof QueryFailedError &&
+    (error.driverError as { code?: string }).code === FOREIGN_KEY_VIOLATION
+  );
 }
 
 function earliest(a: Date, b: Date): Date {

@@ -15,6 +15,13 @@ export class RefreshFamily {
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 
+  /**
+   * When the password check that started the family began. A family dated before the user's revokedBefore
+   * (its login was in flight across a password change, logout-all or admin revoke) never refreshes.
+   */
+  @Column({ name: 'auth_at', type: 'timestamptz' })
+  authAt!: Date;
+
   @Column({ name: 'last_used_at', type: 'timestamptz' })
   lastUsedAt!: Date;
 

@@ -120,9 +120,14 @@ export class UsersService implements OnApplicationBootstrap {
     return this.users.findOneBy({ email: normalizeEmail(rawEmail) });
   }
 
-  /** Compares a password with the user's hash; with no user, does the same work and fails. */
-  checkPassword(user: User | null, password: string): Promise<boolean> {
-    return user ? this.hasher.verify(password, user.passwordHash) : this.hasher.verifyNothing(password);
+  /**
+   * Compares a password with the user's hash; with no user, does the same work and fails. Callers go
+   * through the auth module's CredentialAttempts, which counts the attempt first.
+   */
+  checkPassword(user: User | null, password: string, signal?: AbortSignal): Promise<boolean> {
+    return user
+      ? this.hasher.verify(password, user.passwordHash, signal)
+      : this.hasher.verifyNothing(password, signal);
   }
 
   async list(page: number, limit: number, emailFilter?: string): Promise<UserPage> {
@@ -137,10 +142,10 @@ export class UsersService implements OnApplicationBootstrap {
   }
 
   /** Applies the password policy and hashes, outside any transaction: bcrypt must not hold a connection. */
-  async hashNewPassword(newPassword: string, field = 'newPassword'): Promise<string> {
+  async hashNewPassword(newPassword: string, field = 'newPassword', signal?: AbortSignal): Promise<string> {
     const weak = passwordProblem(newPassword, field);
     if (weak) throw AppError.validation(field, weak);
-    return this.hasher.hash(newPassword);
+    return this.hasher.hash(newPassword, signal);
   }
 
   /** Stores a hash from hashNewPassword and revokes everything that authenticated before now. */

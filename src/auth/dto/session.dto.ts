@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { EmailLookupField, PasswordField } from '../../users/fields';
+import { EmailLookupField, PasswordField, StringField } from '../../users/fields';
 import { UserDto } from './user.response';
 
 export class LoginDto {
@@ -8,6 +8,15 @@ export class LoginDto {
 
   @PasswordField()
   password!: string;
+
+  @StringField(256, {
+    optional: true,
+    api: {
+      description:
+        'The device token a previous login handed out, for clients without cookies (others send the `did` cookie)',
+    },
+  })
+  deviceToken?: string;
 }
 
 export class SessionLoginResponseDto {

@@ -36,6 +36,12 @@ export class TokenResponseDto {
   @ApiPropertyOptional({ description: 'With cookie delivery: send it as X-CSRF-Token on refresh and logout' })
   csrfToken?: string;
   @ApiProperty({ type: UserDto }) user!: UserDto;
+  @ApiPropertyOptional({
+    description:
+      "Login only: this device's token (also set as the `did` cookie). A client without cookies sends it " +
+      'back as `deviceToken` in its next login, which then counts on this device and passes an account lock',
+  })
+  deviceToken?: string;
 }
 
 export class RefreshCsrfResponseDto {

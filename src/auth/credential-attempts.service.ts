@@ -1,0 +1,46 @@
+import { Injectable } from '@nestjs/common';
+import type { ClientInfo } from '../common/client-info';
+import { LoginThrottle } from '../rate-limit/login-throttle';
+import type { User } from '../users/user.entity';
+import { DeviceTokens } from './device-tokens';
+
+/** Whose credential a check proves, and the device token the client presented, if any. */
+export interface CheckTarget {
+  /** Normalised; counts for unknown accounts too, so a lock reveals nothing. */
+  email: string;
+  user: User | null;
+  deviceToken?: string;
+}
+
+/**
+ * The one path of every guessable check: passwords (both logins, password change, account deletion, and
+ * the email change and MFA enrolment to come) and second-factor codes. The attempt is counted before the
+ * check runs, on the account, or on the device when the client presents a device token valid for that
+ * account; a check that never ran (queue full, client gone, an error) gives its count back.
+ */
+@Injectable()
+export class CredentialAttempts {
+  constructor(
+    private readonly throttle: LoginThrottle,
+    private readonly devices: DeviceTokens,
+  ) {}
+
+  /** Runs `check` (handed the client's signal) once the attempt is counted; returns its verdict. */
+  async check(
+    target: CheckTarget,
+    client: ClientInfo,
+    check: (signal: AbortSignal | undefined) => Promise<boolean>,
+  ): Promise<boolean> {
+    const device = this.devices.recognise(target.deviceToken, target.user);
+    const admission = await this.throttle.admit({ email: target.email, device }, client.ip);
+    let passed: boolean;
+    try {
+      passed = await check(client.signal);
+    } catch (error) {
+      await admission.settle('unchecked');
+      throw error;
+    }
+    await admission.settle(passed ? 'passed' : 'failed');
+    return passed;
+  }
+}
