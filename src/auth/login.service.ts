@@ -1,7 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { LoginThrottle } from '../rate-limit/login-throttle';
 import { normalizeEmail } from '../users/credentials';
 import { User } from '../users/user.entity';
@@ -11,7 +12,8 @@ import { UsersService } from '../users/users.service';
  * Checks a login's email and password for both login routes. An unknown email does the same bcrypt work
  * as a wrong password, counts towards the same limits and gets the same error, so responses do not reveal
  * which accounts exist. The limits are read before the password is compared: during a lock even the right
- * password gets 429, so a lock cannot be used as an oracle.
+ * password gets 429, so a lock cannot be used as an oracle. With REQUIRE_VERIFIED_EMAIL, the right password
+ * to an unverified account gets EMAIL_NOT_VERIFIED and nothing is issued.
  */
 @Injectable()
 export class LoginService {
@@ -19,6 +21,7 @@ export class LoginService {
     private readonly users: UsersService,
     private readonly audit: AuditService,
     private readonly throttle: LoginThrottle,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async verifyCredentials(rawEmail: string, password: string, client: ClientInfo): Promise<User> {
@@ -32,6 +35,11 @@ export class LoginService {
       throw new AppError('INVALID_CREDENTIALS');
     }
     await this.throttle.recordLoginSuccess(email);
+    // Only after the password: a wrong one says INVALID_CREDENTIALS whatever the address's state.
+    if (this.config.mail.requireVerifiedEmail && !user.emailVerified) {
+      await this.audit.record('login.failed', user.id, client, { reason: 'email_not_verified' });
+      throw new AppError('EMAIL_NOT_VERIFIED');
+    }
     return user;
   }
 }

@@ -16,6 +16,8 @@ export abstract class LoginThrottle {
   abstract recordLoginFailure(email: string, ip: string | undefined): Promise<void>;
   /** After a successful login: the account's consecutive-failure count starts again. */
   abstract recordLoginSuccess(email: string): Promise<void>;
+  /** After a password reset: the account's lock and its consecutive-failure count are gone. */
+  abstract clearAccountLock(normalizedEmail: string): Promise<void>;
   abstract consumeRegistration(ip: string | undefined): Promise<void>;
   abstract consumeRefresh(ip: string | undefined): Promise<void>;
 }
@@ -112,6 +114,13 @@ export class StoreLoginThrottle extends LoginThrottle {
     await this.reach(() => this.accountFailures.delete(accountKey(email)));
   }
 
+  async clearAccountLock(normalizedEmail: string): Promise<void> {
+    const account = accountKey(normalizedEmail);
+    await this.reach(() =>
+      Promise.all([this.accountLocks.delete(account), this.accountFailures.delete(account)]),
+    );
+  }
+
   consumeRegistration(ip: string | undefined): Promise<void> {
     return this.consume(this.registrations, ipKey(ip));
   }
@@ -139,16 +148,16 @@ export class StoreLoginThrottle extends LoginThrottle {
   }
 }
 
-function rateLimited(msBeforeNext: number): AppError {
+export function rateLimited(msBeforeNext: number): AppError {
   const seconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
   return new AppError('RATE_LIMITED', undefined, undefined, { 'Retry-After': String(seconds) });
 }
 
 /** Hashed: keys stay short (the table's key is varchar(255)) and the store holds no email addresses. */
-function accountKey(normalizedEmail: string): string {
+export function accountKey(normalizedEmail: string): string {
   return createHash('sha256').update(normalizedEmail, 'utf8').digest('base64url');
 }
 
-function ipKey(ip: string | undefined): string {
+export function ipKey(ip: string | undefined): string {
   return ip ?? 'unknown';
 }
