@@ -54,7 +54,7 @@ describe('loadConfig', () => {
     ['MAIL_FROM', 'two@at@example.com'],
     ['FRONTEND_URL', 'ftp://app.example.com'],
     ['PASSWORD_RESET_TTL', '30x'],
-    ['EMAIL_VERIFY_TTL', '10'],
+    ['EMAIL_VERIFY_TTL', '0'],
     ['REQUIRE_VERIFIED_EMAIL', 'perhaps'],
     ['MAIL_POLL_INTERVAL_MS', '0'],
     ['MAIL_RETRY_BASE_MS', '60000'],

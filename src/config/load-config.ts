@@ -265,8 +265,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     fail('REFRESH_IDLE_TTL', 'must not be longer than REFRESH_TOKEN_TTL');
   }
   if (config.mail.retryForSeconds < DAY_SECONDS) fail('MAIL_RETRY_FOR', 'must be at least 24h');
-  if (config.mail.passwordResetTtlSeconds < 60) fail('PASSWORD_RESET_TTL', 'must be at least 60 seconds');
-  if (config.mail.emailVerifyTtlSeconds < 60) fail('EMAIL_VERIFY_TTL', 'must be at least 60 seconds');
+  if (config.mail.passwordResetTtlSeconds < 1) fail('PASSWORD_RESET_TTL', 'must be at least 1 second');
+  if (config.mail.emailVerifyTtlSeconds < 1) fail('EMAIL_VERIFY_TTL', 'must be at least 1 second');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
