@@ -41,19 +41,28 @@ describe('mail outbox across instances', () => {
     return instance;
   }
 
-  async function outboxTemplates(recipient: string): Promise<string[]> {
+  interface OutboxRow {
+    template: string;
+    variables: Record<string, string>;
+    sent_at: Date | null;
+  }
+
+  async function outboxRows(recipient: string): Promise<OutboxRow[]> {
     const client = new Client({ connectionString: shared.env.DATABASE_URL });
     await client.connect();
     try {
-      const result = await client.query<{ template: string }>(
-        'SELECT template FROM mail_outbox WHERE recipient = $1 ORDER BY created_at',
+      const result = await client.query<OutboxRow>(
+        'SELECT template, variables, sent_at FROM mail_outbox WHERE recipient = $1 ORDER BY created_at',
         [recipient],
       );
-      return result.rows.map((row) => row.template);
+      return result.rows;
     } finally {
       await client.end();
     }
   }
+
+  const outboxTemplates = async (recipient: string) =>
+    (await outboxRows(recipient)).map((row) => row.template);
 
   it('sends, from another instance, the mail of an instance killed between commit and send', async () => {
     // This instance's worker would first look in a minute: it dies before it sends anything.
