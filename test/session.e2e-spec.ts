@@ -526,7 +526,9 @@ describe('cookie sessions with secure cookies and a trusted proxy that reports p
     const call = request(running.url).post('/api/auth/session/login');
     if (proto) call.set('X-Forwarded-Proto', proto);
     const response = await call.send({ email: user.email, password: user.password }).expect(200);
-    const cookies = setCookies(response);
+    // Every cookie is Secure and __Host- named, the device cookie beside the session cookie included.
+    for (const set of setCookies(response)) expect(set).toMatch(/^__Host-(sid|did)=.*; Secure(;|$)/);
+    const cookies = setCookies(response).filter((set) => set.startsWith('__Host-sid='));
     expect(cookies).toHaveLength(1);
     expect(cookies[0]).toMatch(/^__Host-sid=s%3A.*; Secure(;|$)/);
     await request(running.url).get('/api/auth/session').set('Cookie', cookies[0].split(';')[0]).expect(200);
@@ -552,7 +554,8 @@ describe('cookie sessions with secure cookies behind a proxy that is not trusted
       .post('/api/auth/session/login')
       .send({ email: user.email, password: user.password })
       .expect(200);
-    const cookies = setCookies(response);
+    for (const set of setCookies(response)) expect(set).toMatch(/^__Host-(sid|did)=.*; Secure(;|$)/);
+    const cookies = setCookies(response).filter((set) => set.startsWith('__Host-sid='));
     expect(cookies).toHaveLength(1);
     expect(cookies[0]).toMatch(/^__Host-sid=s%3A/);
     expect(cookies[0]).toMatch(/; Secure(;|$)/);

@@ -12,6 +12,11 @@ export const AUDIT_TYPES = [
   'password.changed',
   'role.changed',
   'user.deleted',
+  'password.reset_requested',
+  'password.reset',
+  'email.verified',
+  'email.change_requested',
+  'email.changed',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

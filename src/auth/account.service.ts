@@ -4,13 +4,14 @@ import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import type { Principal } from '../common/principal';
+import { EmailChangeService } from '../lifecycle/email-change.service';
 import { SessionService } from '../session/session.service';
 import { RefreshFamilies } from '../token/refresh-families.service';
 import { Role, User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { CredentialAttempts } from './credential-attempts.service';
 
-/** Changes to an account that reach every sign-in: password, deletion, role. */
+/** Changes to an account that need its password or reach every sign-in: password, email, deletion, role. */
 @Injectable()
 export class AccountService {
   constructor(
@@ -19,6 +20,7 @@ export class AccountService {
     private readonly families: RefreshFamilies,
     private readonly audit: AuditService,
     private readonly attempts: CredentialAttempts,
+    private readonly emailChange: EmailChangeService,
   ) {}
 
   /**
@@ -54,6 +56,21 @@ export class AccountService {
     } else {
       await this.sessions.revokeAll(user.id);
     }
+  }
+
+  /**
+   * The password is checked (and counted) like the password change's before the new address is: a stolen
+   * session cannot use this route to learn which addresses have accounts.
+   */
+  async changeEmail(
+    principal: Principal,
+    input: { newEmail: string; password: string },
+    client: ClientInfo,
+    deviceToken: string | undefined,
+  ): Promise<void> {
+    const user = await this.caller(principal);
+    await this.confirmPassword(user, input.password, 'password', client, deviceToken);
+    await this.emailChange.request(user, input.newEmail, client);
   }
 
   /**

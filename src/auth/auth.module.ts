@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { PassportModule } from '@nestjs/passport';
 import { AuditModule } from '../audit/audit.module';
+import { LifecycleModule } from '../lifecycle/lifecycle.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { SessionModule } from '../session/session.module';
 import { TokenModule } from '../token/token.module';
@@ -10,6 +11,7 @@ import { AdminController } from './admin.controller';
 import { AnyAuthGuard } from './any-auth.guard';
 import { CredentialAttempts } from './credential-attempts.service';
 import { DeviceTokens } from './device-tokens';
+import { LifecycleController } from './lifecycle.controller';
 import { LocalStrategy } from './local.strategy';
 import { LoginService } from './login.service';
 import { MeController } from './me.controller';
@@ -22,9 +24,18 @@ import { TokenAuthController } from './token-auth.controller';
 import { TokenRefreshService } from './token-refresh.service';
 
 @Module({
-  imports: [PassportModule, UsersModule, AuditModule, SessionModule, TokenModule, RateLimitModule],
+  imports: [
+    PassportModule,
+    UsersModule,
+    AuditModule,
+    SessionModule,
+    TokenModule,
+    RateLimitModule,
+    LifecycleModule,
+  ],
   controllers: [
     RegisterController,
+    LifecycleController,
     SessionAuthController,
     TokenAuthController,
     MeController,

@@ -1,7 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { normalizeEmail } from '../users/credentials';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
@@ -21,7 +22,8 @@ export interface VerifiedLogin {
  * Checks a login's email and password for both login routes. An unknown email does the same bcrypt work
  * as a wrong password, counts towards the same limits and gets the same error, so responses do not reveal
  * which accounts exist. The attempt is counted before the password is compared: during a lock even the
- * right password gets 429, so a lock cannot be used as an oracle.
+ * right password gets 429, so a lock cannot be used as an oracle. With REQUIRE_VERIFIED_EMAIL, the right
+ * password to an unverified account gets EMAIL_NOT_VERIFIED and nothing is issued.
  */
 @Injectable()
 export class LoginService {
@@ -29,6 +31,7 @@ export class LoginService {
     private readonly users: UsersService,
     private readonly audit: AuditService,
     private readonly attempts: CredentialAttempts,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async verifyCredentials(
@@ -46,6 +49,11 @@ export class LoginService {
     if (!user || !valid) {
       await this.audit.record('login.failed', user?.id ?? null, client, { reason: 'invalid_credentials' });
       throw new AppError('INVALID_CREDENTIALS');
+    }
+    // Only after the password: a wrong one says INVALID_CREDENTIALS whatever the address's state.
+    if (this.config.mail.requireVerifiedEmail && !user.emailVerified) {
+      await this.audit.record('login.failed', user.id, client, { reason: 'email_not_verified' });
+      throw new AppError('EMAIL_NOT_VERIFIED');
     }
     return { user, checkedAt };
   }

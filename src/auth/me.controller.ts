@@ -1,6 +1,12 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req, Res } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { Request, Response } from 'express';
 import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
@@ -10,8 +16,10 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { toPublicUser } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { AccountService } from './account.service';
+import { EmailVerificationService } from '../lifecycle/email-verification.service';
 import { AnyAuth } from './any-auth.guard';
 import { presentedDeviceToken } from './device-cookie';
+import { ChangeEmailDto } from './dto/lifecycle.dto';
 import { ChangePasswordDto, DeleteAccountDto, MeResponseDto, SignInDto, SignInIdParams } from './dto/me.dto';
 import { SignIns } from './sign-ins.service';
 
@@ -39,6 +47,7 @@ export class MeController {
     private readonly signIns: SignIns,
     private readonly account: AccountService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly verification: EmailVerificationService,
   ) {}
 
   @Get()
@@ -129,5 +138,39 @@ export class MeController {
   ): Promise<void> {
     const deviceToken = presentedDeviceToken(request.headers.cookie, this.config);
     await this.account.deleteAccount(principal, body.password, client, request, deviceToken);
+  }
+
+  @Post('email/verification')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Send a new verification mail (the previous link stops working)' })
+  @ApiAcceptedResponse({ description: 'Verification mail on its way' })
+  @ApiNoContentResponse({ description: 'Already verified: nothing sent' })
+  @ApiErrors(...UNSAFE_ERRORS, 'RATE_LIMITED')
+  async resendVerification(
+    @CurrentUser() principal: Principal,
+    @Client() client: ClientInfo,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<void> {
+    const sent = await this.verification.resend(principal.userId, client);
+    if (!sent) response.status(204);
+  }
+
+  @Post('email')
+  @HttpCode(202)
+  @ApiOperation({
+    summary:
+      'Ask to change the email address: a confirmation link to the new address, a notice to the old one; ' +
+      'the change happens when the link is used',
+  })
+  @ApiAcceptedResponse({ description: 'Confirmation mail on its way' })
+  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'EMAIL_TAKEN', 'RATE_LIMITED')
+  async changeEmail(
+    @CurrentUser() principal: Principal,
+    @Body() body: ChangeEmailDto,
+    @Client() client: ClientInfo,
+    @Req() request: Request,
+  ): Promise<void> {
+    const deviceToken = presentedDeviceToken(request.headers.cookie, this.config);
+    await this.account.changeEmail(principal, body, client, deviceToken);
   }
 }

@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   FORBIDDEN: [403, 'You are not allowed to do this'],
   NOT_FOUND: [404, 'Not found'],
   EMAIL_TAKEN: [409, 'An account with this email already exists'],
+  EMAIL_NOT_VERIFIED: [403, 'The email address of this account is not verified yet'],
+  LINK_INVALID: [400, 'This link is invalid, expired or already used'],
   RATE_LIMITED: [429, 'Too many attempts; try again later'],
   HEADERS_TOO_LARGE: [431, 'Request headers are too large'],
   SERVICE_UNAVAILABLE: [503, 'A backing service is unavailable; try again shortly'],

@@ -78,6 +78,25 @@ export interface AppConfig {
     /** How long a deleted user's audit entries keep their IP and user agent. */
     retentionSeconds: number;
   };
+  mail: {
+    /** smtp:// or smtps:// URL; undefined (development only): each mail is written under DATA_DIR/mail/. */
+    url?: string;
+    from: string;
+    /** Where mailed links point, without a trailing slash. */
+    frontendUrl: string;
+    passwordResetTtlSeconds: number;
+    emailVerifyTtlSeconds: number;
+    requireVerifiedEmail: boolean;
+    /** Per hour: mails one client IP may cause, and mails one address may receive, of each kind. */
+    ipMailsPerHour: number;
+    addressMailsPerHour: number;
+    /** How often each instance's worker looks for due mail. */
+    pollIntervalMs: number;
+    /** The wait before the first retry; each further retry waits twice as long, up to an hour. */
+    retryBaseMs: number;
+    /** How long a mail is retried before it is given up. */
+    retryForSeconds: number;
+  };
 }
 
 /** The DI token under which the validated configuration is provided. */

@@ -54,6 +54,15 @@ describe('loadConfig', () => {
     ['SESSION_SECRET', 'changeme'],
     ['AUDIT_RETENTION', '30 days'],
     ['AUDIT_RETENTION', '0'],
+    ['MAIL_URL', 'https://smtp.example.com'],
+    ['MAIL_FROM', 'two@at@example.com'],
+    ['FRONTEND_URL', 'ftp://app.example.com'],
+    ['PASSWORD_RESET_TTL', '30x'],
+    ['EMAIL_VERIFY_TTL', '0'],
+    ['REQUIRE_VERIFIED_EMAIL', 'perhaps'],
+    ['MAIL_POLL_INTERVAL_MS', '0'],
+    ['MAIL_RETRY_BASE_MS', '60000'],
+    ['MAIL_RETRY_FOR', '12h'],
   ])('names %s when it is %p', (name, value) => {
     expect(problemsOf({ [name]: value }).join('\n')).toContain(name);
   });
@@ -62,6 +71,23 @@ describe('loadConfig', () => {
     const problems = problemsOf({ NODE_ENV: 'production' }).join('\n');
     expect(problems).toContain('SESSION_SECRET');
     expect(problems).toContain('JWT_PRIVATE_KEY');
+    expect(problems).toContain('MAIL_URL');
+  });
+
+  it('writes mail to files by default and links to the service itself', () => {
+    const { mail } = loadConfig({ PORT: '8080' });
+    expect(mail).toMatchObject({
+      url: undefined,
+      frontendUrl: 'http://127.0.0.1:8080',
+      passwordResetTtlSeconds: 1800,
+      emailVerifyTtlSeconds: 86400,
+      requireVerifiedEmail: false,
+      retryForSeconds: 172800,
+    });
+    expect(mail.retryBaseMs).toBeLessThanOrEqual(30_000);
+    expect(loadConfig({ FRONTEND_URL: 'https://app.example.com/' }).mail.frontendUrl).toBe(
+      'https://app.example.com',
+    );
   });
 
   it('turns on secure cookies in production', () => {
@@ -70,6 +96,7 @@ describe('loadConfig', () => {
       SESSION_SECRET: 'a'.repeat(40),
       JWT_ALGORITHM: 'HS256',
       JWT_SECRET: 'b'.repeat(40),
+      MAIL_URL: 'smtps://user:pass@smtp.example.com:465',
     });
     expect(config.session.cookieSecure).toBe(true);
   });

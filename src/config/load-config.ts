@@ -13,6 +13,7 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 const PLACEHOLDER = /^(change-?me|changeme|secret|password|placeholder|example|todo|xxx+|test)$/i;
+const DAY_SECONDS = 24 * 60 * 60;
 const ALGORITHMS: JwtAlgorithm[] = ['ES256', 'EdDSA', 'RS256', 'HS256'];
 const SAME_SITE: SameSite[] = ['lax', 'strict', 'none'];
 
@@ -183,6 +184,17 @@ export function loadConfig(
     );
   }
 
+  const mailUrl = url('MAIL_URL', ['smtp:', 'smtps:']);
+  if (production && !mailUrl && !problems.some((p) => p.startsWith('MAIL_URL'))) {
+    fail('MAIL_URL', 'is required when NODE_ENV=production (without it mail is only written to files)');
+  }
+  const mailFrom = get('MAIL_FROM') ?? `Auth service <no-reply@${new URL(publicUrl).hostname}>`;
+  const fromAddress = /^(?:[^<>\r\n]*<([^<>\s]+)>|([^<>\s]+))$/.exec(mailFrom);
+  if (!fromAddress || !/^[^@\s]+@[^@\s]+$/.test(fromAddress[1] ?? fromAddress[2] ?? '')) {
+    fail('MAIL_FROM', `must be an address such as "Example <no-reply@example.com>", got "${mailFrom}"`);
+  }
+  const frontendUrl = url('FRONTEND_URL', ['http:', 'https:']) ?? publicUrl;
+
   const config: AppConfig = {
     production,
     logLevel,
@@ -245,6 +257,21 @@ export function loadConfig(
     audit: {
       retentionSeconds: duration('AUDIT_RETENTION', '30d'),
     },
+    mail: {
+      url: mailUrl,
+      from: mailFrom,
+      frontendUrl: frontendUrl.replace(/\/$/, ''),
+      passwordResetTtlSeconds: duration('PASSWORD_RESET_TTL', '30m'),
+      emailVerifyTtlSeconds: duration('EMAIL_VERIFY_TTL', '24h'),
+      requireVerifiedEmail: boolean('REQUIRE_VERIFIED_EMAIL', false),
+      ipMailsPerHour: integer('MAIL_IP_RATE_LIMIT', 20, 1, 1_000_000),
+      addressMailsPerHour: integer('MAIL_ADDRESS_RATE_LIMIT', 5, 1, 1_000_000),
+      pollIntervalMs: integer('MAIL_POLL_INTERVAL_MS', 1000, 10, 60_000),
+      // The contract wants the first retry within 30 s.
+      retryBaseMs: integer('MAIL_RETRY_BASE_MS', 10_000, 10, 30_000),
+      // The contract wants at least 24 h of retries.
+      retryForSeconds: duration('MAIL_RETRY_FOR', '48h'),
+    },
   };
 
   if (config.session.idleTtlSeconds > config.session.absoluteTtlSeconds) {
@@ -253,6 +280,9 @@ export function loadConfig(
   if (config.token.refreshIdleTtlSeconds > config.token.refreshTtlSeconds) {
     fail('REFRESH_IDLE_TTL', 'must not be longer than REFRESH_TOKEN_TTL');
   }
+  if (config.mail.retryForSeconds < DAY_SECONDS) fail('MAIL_RETRY_FOR', 'must be at least 24h');
+  if (config.mail.passwordResetTtlSeconds < 1) fail('PASSWORD_RESET_TTL', 'must be at least 1 second');
+  if (config.mail.emailVerifyTtlSeconds < 1) fail('EMAIL_VERIFY_TTL', 'must be at least 1 second');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

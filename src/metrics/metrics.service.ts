@@ -35,6 +35,46 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly mailQueued = new Counter({
+    name: 'mail_queued_total',
+    help: 'Mails written to the outbox by committed transactions, by template',
+    labelNames: ['template'] as const,
+    registers: [this.registry],
+  });
+
+  readonly mailSent = new Counter({
+    name: 'mail_sent_total',
+    help: 'Mails the SMTP server (or the .eml file) accepted, by template',
+    labelNames: ['template'] as const,
+    registers: [this.registry],
+  });
+
+  readonly mailFailures = new Counter({
+    name: 'mail_send_failures_total',
+    help: 'Send attempts that failed and will be retried (or were the last), by template',
+    labelNames: ['template'] as const,
+    registers: [this.registry],
+  });
+
+  readonly mailAbandoned = new Counter({
+    name: 'mail_abandoned_total',
+    help: 'Mails given up after MAIL_RETRY_FOR of failed attempts, by template',
+    labelNames: ['template'] as const,
+    registers: [this.registry],
+  });
+
+  readonly mailWaiting = new Gauge({
+    name: 'mail_outbox_waiting',
+    help: 'Mails in the outbox not yet sent nor given up, as of the last poll of this instance',
+    registers: [this.registry],
+  });
+
+  readonly mailOldestWaiting = new Gauge({
+    name: 'mail_outbox_oldest_waiting_seconds',
+    help: 'Age of the oldest mail not yet sent, as of the last poll of this instance (0 when none)',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -283,13 +283,13 @@ export class StoreLoginThrottle extends LoginThrottle {
   }
 }
 
-function rateLimited(msBeforeNext: number): AppError {
+export function rateLimited(msBeforeNext: number): AppError {
   const seconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
   return new AppError('RATE_LIMITED', undefined, undefined, { 'Retry-After': String(seconds) });
 }
 
 /** Hashed: keys stay short (the table's key is varchar(255)) and the store holds no email addresses. */
-function accountKey(normalizedEmail: string): string {
+export function accountKey(normalizedEmail: string): string {
   return createHash('sha256').update(normalizedEmail, 'utf8').digest('base64url');
 }
 
@@ -297,6 +297,6 @@ function deviceKey(deviceId: string): string {
   return createHash('sha256').update(deviceId, 'utf8').digest('base64url');
 }
 
-function ipKey(ip: string | undefined): string {
+export function ipKey(ip: string | undefined): string {
   return ip === undefined ? 'unknown' : clientNetwork(ip);
 }

@@ -6,9 +6,15 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { REDIS, RedisClient } from '../redis/redis.module';
 import { LimiterFactory, LoginThrottle, StoreLoginThrottle } from './login-throttle';
+import { MailThrottle, StoreMailThrottle } from './mail-throttle';
 
 /** The table created by the CreateRateLimits migration. */
 export const RATE_LIMIT_TABLE = 'rate_limits';
+
+interface LimiterStore {
+  limiter: LimiterFactory;
+  store: 'redis' | 'database';
+}
 
 /** Counters in Redis when it is configured, so every instance shares them; else in PostgreSQL. */
 export function createLoginThrottle(
@@ -16,6 +22,20 @@ export function createLoginThrottle(
   redis: RedisClient | null,
   pool: () => Pool,
 ): LoginThrottle {
+  const { limiter, store } = limiterStore(config, redis, pool);
+  return new StoreLoginThrottle(config.auth, store, limiter);
+}
+
+export function createMailThrottle(
+  config: AppConfig,
+  redis: RedisClient | null,
+  pool: () => Pool,
+): MailThrottle {
+  const { limiter, store } = limiterStore(config, redis, pool);
+  return new StoreMailThrottle(config.mail, store, limiter);
+}
+
+function limiterStore(config: AppConfig, redis: RedisClient | null, pool: () => Pool): LimiterStore {
   if (redis && config.redis) {
     const prefix = `${config.redis.keyPrefix}rl:`;
     const limiter: LimiterFactory = (name, options) =>
@@ -27,7 +47,7 @@ export function createLoginThrottle(
         rejectIfRedisNotReady: true,
         keyPrefix: `${prefix}${name}`,
       });
-    return new StoreLoginThrottle(config.auth, 'redis', limiter);
+    return { limiter, store: 'redis' };
   }
   let sweeping = false;
   const limiter: LimiterFactory = (name, options) => {
@@ -44,7 +64,7 @@ export function createLoginThrottle(
       keyPrefix: name,
     });
   };
-  return new StoreLoginThrottle(config.auth, 'database', limiter);
+  return { limiter, store: 'database' };
 }
 
 /**
@@ -59,17 +79,25 @@ function unnamedStatements(pool: () => Pool): Pick<Pool, 'query'> {
   };
 }
 
-/** Imported by the modules whose use cases are limited: auth (login, register) and token (refresh). */
+/** TypeORM's pg pool, so the limiters share the app's connections and their timeouts. */
+const poolOf = (dataSource: DataSource) => () => (dataSource.driver as PostgresDriver).master as Pool;
+
+/** Imported by the modules whose use cases are limited: auth (login, register), token (refresh), lifecycle (mail). */
 @Module({
   providers: [
     {
       provide: LoginThrottle,
       inject: [APP_CONFIG, REDIS, DataSource],
       useFactory: (config: AppConfig, redis: RedisClient | null, dataSource: DataSource): LoginThrottle =>
-        // TypeORM's pg pool, so the limiter shares the app's connections and their timeouts.
-        createLoginThrottle(config, redis, () => (dataSource.driver as PostgresDriver).master as Pool),
+        createLoginThrottle(config, redis, poolOf(dataSource)),
+    },
+    {
+      provide: MailThrottle,
+      inject: [APP_CONFIG, REDIS, DataSource],
+      useFactory: (config: AppConfig, redis: RedisClient | null, dataSource: DataSource): MailThrottle =>
+        createMailThrottle(config, redis, poolOf(dataSource)),
     },
   ],
-  exports: [LoginThrottle],
+  exports: [LoginThrottle, MailThrottle],
 })
 export class RateLimitModule {}

@@ -40,7 +40,8 @@ interface SealedGrant {
   refreshExpiresAt: string;
 }
 
-export type RevokeReason = 'logout' | 'reuse' | 'revoked' | 'logout_all' | 'password_changed';
+export type RevokeReason =
+  'logout' | 'reuse' | 'revoked' | 'logout_all' | 'password_changed' | 'password_reset';
 
 /** What the revocation check of an access token needs of its family. */
 export interface FamilyState {

@@ -18,6 +18,10 @@ export class User {
   @Column({ name: 'password_hash', type: 'varchar', length: 100 })
   passwordHash!: string;
 
+  /** Set when a link mailed to `email` was used (verification, email change, password reset). */
+  @Column({ name: 'email_verified', type: 'boolean', default: false })
+  emailVerified!: boolean;
+
   @Column({ type: 'varchar', length: 16, default: 'user' })
   role!: Role;
 
@@ -42,17 +46,19 @@ export interface PublicUser {
   email: string;
   displayName: string | null;
   role: Role;
+  emailVerified: boolean;
   createdAt: string;
 }
 
 export function toPublicUser(
-  user: Pick<User, 'id' | 'email' | 'displayName' | 'role' | 'createdAt'>,
+  user: Pick<User, 'id' | 'email' | 'displayName' | 'role' | 'emailVerified' | 'createdAt'>,
 ): PublicUser {
   return {
     id: user.id,
     email: user.email,
     displayName: user.displayName,
     role: user.role,
+    emailVerified: user.emailVerified,
     createdAt: user.createdAt.toISOString(),
   };
 }

@@ -63,6 +63,8 @@ export async function createTestStorage(): Promise<TestStorage> {
       REFRESH_RATE_LIMIT: '100000',
       LOGIN_IP_MAX_FAILURES: '100000',
       LOGIN_IP_MAX_ACCOUNTS: '100000',
+      MAIL_IP_RATE_LIMIT: '100000',
+      MAIL_ADDRESS_RATE_LIMIT: '100000',
     },
     async drop() {
       rmSync(dataDir, { recursive: true, force: true });

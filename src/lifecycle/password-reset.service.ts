@@ -1,0 +1,114 @@
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import { AppError } from '../common/app-error';
+import type { ClientInfo } from '../common/client-info';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { MailOutbox } from '../mail/mail-outbox';
+import { describeDuration } from '../mail/mail-templates';
+import { LoginThrottle } from '../rate-limit/login-throttle';
+import { MailThrottle } from '../rate-limit/mail-throttle';
+import { SessionService } from '../session/session.service';
+import { RefreshFamilies } from '../token/refresh-families.service';
+import { emailProblem, normalizeEmail } from '../users/credentials';
+import { UsersService } from '../users/users.service';
+import { LinkTokens } from './link-tokens';
+import { linkTo } from './links';
+
+export interface PasswordReset {
+  token: string;
+  newPassword: string;
+}
+
+/**
+ * Forgotten passwords. `request` answers alike for every well-formed address: it counts the client's
+ * request, then does the lookup and the writing in the background, so neither its answer nor its timing
+ * depends on whether an account has the address. `reset` uses the mailed token and signs the user out
+ * everywhere.
+ */
+@Injectable()
+export class PasswordResetService implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('PasswordReset');
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly users: UsersService,
+    private readonly links: LinkTokens,
+    private readonly outbox: MailOutbox,
+    private readonly audit: AuditService,
+    private readonly sessions: SessionService,
+    private readonly families: RefreshFamilies,
+    private readonly loginThrottle: LoginThrottle,
+    private readonly mailThrottle: MailThrottle,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async request(rawEmail: string, client: ClientInfo): Promise<void> {
+    const email = normalizeEmail(rawEmail);
+    const problem = emailProblem(email);
+    if (problem) throw AppError.validation('email', problem);
+    await this.mailThrottle.consumeRequest('password_reset', client.ip);
+    const work = this.mailIfKnown(email, client)
+      .catch((error: unknown) => this.logger.error({ err: error }, 'password reset mail not queued'))
+      .finally(() => this.inFlight.delete(work));
+    this.inFlight.add(work);
+  }
+
+  /** Requests already answered still get their mail queued before the database closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await Promise.all(this.inFlight);
+  }
+
+  private async mailIfKnown(email: string, client: ClientInfo): Promise<void> {
+    try {
+      await this.mailThrottle.consumeRecipient('password_reset', email);
+    } catch (error) {
+      // Past the address's limit the request is answered like any other, so a limit reveals nothing.
+      if (error instanceof AppError && error.code === 'RATE_LIMITED') return;
+      throw error;
+    }
+    const user = await this.users.findByEmail(email);
+    if (!user) return;
+    const ttlSeconds = this.config.mail.passwordResetTtlSeconds;
+    await this.users.transaction(async (manager) => {
+      const token = await this.links.issue(manager, {
+        kind: 'password_reset',
+        userId: user.id,
+        email: user.email,
+        ttlSeconds,
+      });
+      await this.outbox.enqueue(manager, {
+        template: 'password-reset',
+        to: user.email,
+        variables: {
+          link: linkTo(this.config, 'password_reset', token),
+          ttl: describeDuration(ttlSeconds),
+        },
+      });
+      await this.audit.record('password.reset_requested', user.id, client, {}, manager);
+    });
+  }
+
+  /**
+   * The new password must pass the policy before the token is used up. Every session, refresh family and
+   * access token of the user is revoked (the password stamp), the account's login lock is lifted, and the
+   * address counts as verified: the link reached it.
+   */
+  async reset(input: PasswordReset, client: ClientInfo): Promise<void> {
+    // A bad link is refused before the password is hashed.
+    if (!(await this.links.isLive(input.token, ['password_reset']))) throw new AppError('LINK_INVALID');
+    const passwordHash = await this.users.hashNewPassword(input.newPassword);
+    const link = await this.users.transaction(async (manager) => {
+      const consumed = await this.links.consume(manager, input.token, ['password_reset']);
+      // The account moved to another address since the link was mailed: the old address has no say.
+      if (!(await this.users.markEmailVerified(consumed.userId, consumed.email, manager))) {
+        throw new AppError('LINK_INVALID');
+      }
+      await this.users.setPasswordHash(consumed.userId, passwordHash, manager);
+      await this.families.revokeAllFamilies(consumed.userId, 'password_reset', undefined, manager);
+      await this.audit.record('password.reset', consumed.userId, client, {}, manager);
+      return consumed;
+    });
+    await this.sessions.revokeAll(link.userId);
+    await this.loginThrottle.clearAccountLock(link.email);
+  }
+}
