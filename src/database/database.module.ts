@@ -28,8 +28,6 @@ type OptionsWithEmbedded = DataSourceOptions & {
         return {
           ...dataSourceOptions(url, { remote, purpose: 'serve', poolSize: config.database.poolSize }),
           autoLoadEntities: true,
-          // main.ts checked DATABASE_URL before building the app; a failure now is not worth 30 s of retries.
-          toRetry: () => false,
           embedded,
           migrateWith: dataSourceOptions(url, { remote, purpose: 'migrate' }),
         } as unknown as TypeOrmModuleOptions;
