@@ -11,7 +11,8 @@
 // scenarios, default 3), BENCH_CONNECTIONS (default 32), BENCH_BCRYPT_COST (default 10),
 // BENCH_REFRESH_RATE (the fixed-rate refresh scenario, default 500/s),
 // BENCH_SERVICE_DIR (a built checkout to measure instead of this one, for before/after comparisons; it
-// must have run `npm run build`).
+// must have run `npm run build`), BENCH_ALGORITHMS (default ES256,HS256), BENCH_ONLY=reads (only the
+// read scenarios and their bound: a quick before/after of GET /api/me).
 import autocannon from 'autocannon';
 import bcrypt from 'bcrypt';
 import { execFileSync, spawn } from 'node:child_process';
@@ -40,6 +41,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const REFRESH_FIXED_RATE = Number(process.env.BENCH_REFRESH_RATE ?? 500);
 const WARM_UP_SECONDS = 3;
 const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? process.cwd();
+const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? 'ES256,HS256').split(',');
+const ONLY_READS = process.env.BENCH_ONLY === 'reads';
 const SERVER_CORE = '0';
 const CLIENT_CORE = '1';
 
@@ -77,7 +80,7 @@ async function main() {
   const redis = createClient({ url: REDIS_URL });
   await redis.connect();
 
-  for (const algorithm of ['ES256', 'HS256']) {
+  for (const algorithm of ALGORITHMS) {
     const storage = await createStorage();
     const server = await startServer(storage, algorithm);
     let second;
@@ -125,7 +128,7 @@ async function main() {
       }
       const health = results.scenarios[`health-${algorithm}`];
       results.sizes[`accessToken${algorithm}Bytes`] = users[0].accessToken.length;
-      if (algorithm !== 'ES256') continue;
+      if (algorithm !== 'ES256' || ONLY_READS) continue;
 
       const bound = await bcryptBound(CONNECTIONS);
       results.scenarios['bcrypt-bound'] = bound;

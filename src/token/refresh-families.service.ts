@@ -114,7 +114,7 @@ export class RefreshFamilies {
       );
       return created;
     });
-    const access = await this.accessTokens.mint(user, family.id);
+    const access = this.accessTokens.mint(user, family.id);
     return {
       accessToken: access.token,
       accessExpiresAt: access.expiresAt,
@@ -209,7 +209,7 @@ export class RefreshFamilies {
       family.expiresAt,
     );
     const refreshToken = newOpaqueToken();
-    const access = await this.accessTokens.mint(user, family.id);
+    const access = this.accessTokens.mint(user, family.id);
     const sealed: SealedGrant = {
       accessToken: access.token,
       accessExpiresAt: access.expiresAt.toISOString(),
