@@ -22,7 +22,7 @@ export function authenticateBearer(
 ): Promise<Principal> {
   return new Promise<Principal>((resolve, reject) => {
     const attempt = Object.create(strategy) as JwtStrategy;
-    const settle = (error: unknown, principal: Principal | false | undefined, challenge: unknown) => {
+    const settle = (error: Error | null, principal: Principal | false | undefined, challenge: unknown) => {
       if (error) return reject(error);
       if (principal) {
         request.principal = principal;
@@ -33,9 +33,10 @@ export function authenticateBearer(
     const middleware = passport.authenticate(attempt, { session: false }, settle) as (
       request: Request,
       response: Response,
-      next: (error?: unknown) => void,
+      next: (error?: Error) => void,
     ) => void;
-    middleware(request, response, (error) => reject(error));
+    // Passport calls next only for a strategy that neither succeeds nor fails; this one always does one.
+    middleware(request, response, (error) => reject(error ?? new Error('the jwt strategy decided nothing')));
   });
 }
 
