@@ -280,6 +280,7 @@ function keyProblem(
   return keyFitProblem(algorithm, key);
 }
 
+/** Whether an asymmetric key fits the algorithm; the token module refuses a misfit with this same rule. */
 export function keyFitProblem(algorithm: Exclude<JwtAlgorithm, 'HS256'>, key: KeyObject): string | undefined {
   const type = key.asymmetricKeyType;
   if (algorithm === 'ES256') {
