@@ -71,9 +71,9 @@ export function acceptedKid(token: string, algorithm: JwtAlgorithm): string | un
  * issuer, audience), then `validate` (the claims jsonwebtoken does not know, the time claims against the
  * Clock with the leeway, exp last, so TOKEN_EXPIRED is said only of an otherwise valid token). Its claims are
  * then remembered per token string until exp plus the leeway, and a later presentation of the same string
- * skips straight to the revocation check, which reads the revocation cache: no signature check and no store
- * round trip while warm. Either way the result is a Principal, or a failure the guard turns into the
- * contract's error.
+ * skips straight to the revocation check (`admitVerified`, which the guards call before passport), which
+ * reads the revocation cache: no signature check and no store round trip while warm. Either way the result
+ * is a Principal, or a failure the guard turns into the contract's error.
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
@@ -104,9 +104,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       algorithms: [algorithm],
       issuer,
       audience,
-      // The time claims are checked in validate, against the Clock and after everything else.
+      // The time claims, and the 30 s leeway on them, are validate's: against the Clock, after everything else.
       ignoreExpiration: true,
-      jsonWebTokenOptions: { ignoreNotBefore: true, clockTolerance: CLOCK_LEEWAY_SECONDS },
+      jsonWebTokenOptions: { ignoreNotBefore: true },
       passReqToCallback: true,
     });
     this.accessTtlSeconds = config.token.accessTtlSeconds;
