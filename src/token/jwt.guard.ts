@@ -21,8 +21,8 @@ export async function authenticateBearer(
   request: Request,
   response: Response,
 ): Promise<Principal> {
-  // A token the strategy verified before needs none of passport's per-request setup, which costs a warm
-  // bearer request about a tenth of what the guard costs in all (docs/performance.md).
+  // A token the strategy verified before needs none of passport's per-request setup, which was half the
+  // guard's cost on a warm bearer request, about 12 µs of CPU (docs/performance.md).
   const principal = await (strategy.admitVerified(request) ?? viaPassport(strategy, request, response));
   request.principal = principal;
   return principal;
