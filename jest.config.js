@@ -1,4 +1,4 @@
-/** Nest 12 and jose are ESM-only; Jest runs CommonJS, so swc transpiles them along with our TypeScript. */
+/** Nest 12 is ESM-only; Jest runs CommonJS, so swc transpiles it along with our TypeScript. */
 const swc = [
   '@swc/jest',
   {
@@ -12,7 +12,7 @@ const swc = [
 ];
 const base = {
   transform: { '^.+\\.(t|j)s$': swc },
-  transformIgnorePatterns: ['/node_modules/(?!@nestjs/|jose/)'],
+  transformIgnorePatterns: ['/node_modules/(?!@nestjs/)'],
   testEnvironment: 'node',
 };
 

@@ -11,7 +11,8 @@
 // scenarios, default 3), BENCH_CONNECTIONS (default 32), BENCH_BCRYPT_COST (default 10),
 // BENCH_REFRESH_RATE (the fixed-rate refresh scenario, default 500/s),
 // BENCH_SERVICE_DIR (a built checkout to measure instead of this one, for before/after comparisons; it
-// must have run `npm run build`).
+// must have run `npm run build`), BENCH_ALGORITHMS (default ES256,HS256), BENCH_ONLY=reads (only the
+// read scenarios and their bound: a quick before/after of GET /api/me).
 import autocannon from 'autocannon';
 import bcrypt from 'bcrypt';
 import { execFileSync, spawn } from 'node:child_process';
@@ -40,6 +41,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const REFRESH_FIXED_RATE = Number(process.env.BENCH_REFRESH_RATE ?? 500);
 const WARM_UP_SECONDS = 3;
 const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? process.cwd();
+const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? 'ES256,HS256').split(',');
+const ONLY_READS = process.env.BENCH_ONLY === 'reads';
+/** The service process being measured, for its CPU time. */
+let measuredPid;
 const SERVER_CORE = '0';
 const CLIENT_CORE = '1';
 
@@ -77,9 +82,10 @@ async function main() {
   const redis = createClient({ url: REDIS_URL });
   await redis.connect();
 
-  for (const algorithm of ['ES256', 'HS256']) {
+  for (const algorithm of ALGORITHMS) {
     const storage = await createStorage();
     const server = await startServer(storage, algorithm);
+    measuredPid = server.pid;
     let second;
     try {
       const users = await makeUsers(server.url, CONNECTIONS);
@@ -125,7 +131,7 @@ async function main() {
       }
       const health = results.scenarios[`health-${algorithm}`];
       results.sizes[`accessToken${algorithm}Bytes`] = users[0].accessToken.length;
-      if (algorithm !== 'ES256') continue;
+      if (algorithm !== 'ES256' || ONLY_READS) continue;
 
       const bound = await bcryptBound(CONNECTIONS);
       results.scenarios['bcrypt-bound'] = bound;
@@ -259,6 +265,7 @@ async function startServer(storage, algorithm) {
   await sleep(500);
   return {
     url,
+    pid: child.pid,
     async stop() {
       if (exited) return;
       child.kill('SIGTERM');
@@ -363,16 +370,36 @@ function medianRound(rounds) {
     rps: valid ? median(rounds.map((round) => round.rps)) : null,
     p50Ms: median(rounds.map((round) => round.p50Ms)),
     p99Ms: median(rounds.map((round) => round.p99Ms)),
+    cpuUsPerRequest: median(rounds.map((round) => round.cpuUsPerRequest)),
     ...(valid && rounds[0].ratio !== undefined
       ? { ratio: median(rounds.map((round) => round.ratio)), boundedBy: rounds[0].boundedBy }
       : {}),
-    rounds: rounds.map(({ rps, p50Ms, p99Ms, ratio, failed }) => ({ rps, p50Ms, p99Ms, ratio, failed })),
+    rounds: rounds.map(({ rps, p50Ms, p99Ms, ratio, failed, cpuUsPerRequest }) => ({
+      rps,
+      p50Ms,
+      p99Ms,
+      ratio,
+      failed,
+      cpuUsPerRequest,
+    })),
   };
 }
 
+/** utime + stime of a process, in milliseconds (USER_HZ is 100 on Linux). */
+function cpuMs(pid) {
+  const fields = execFileSync('cat', [`/proc/${pid}/stat`]).toString().split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 async function run(name, options, bound) {
+  const before = measuredPid ? cpuMs(measuredPid) : undefined;
   const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...options });
-  return summarize(name, result, bound);
+  const summary = summarize(name, result, bound);
+  // The service's CPU per answered request: unlike req/s, it hardly moves when other work shares the core.
+  if (before !== undefined && summary.sent) {
+    summary.cpuUsPerRequest = Math.round(((cpuMs(measuredPid) - before) * 1000) / summary.sent);
+  }
+  return summary;
 }
 
 /** A new family per user: a refresh token is presented once, so each refresh scenario needs its own. */
@@ -622,12 +649,14 @@ function round(value) {
 }
 
 function printReport(results) {
-  console.log('\n| scenario | req/s | p50 ms | p99 ms | ratio to bound | each round | failed | valid |');
-  console.log('| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |');
+  console.log(
+    '\n| scenario | req/s | p50 ms | p99 ms | ratio to bound | each round | CPU µs/request | failed | valid |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |');
   for (const row of Object.values(results.scenarios)) {
     const rounds = row.rounds?.map((round) => round.ratio ?? round.rps).join(', ') ?? '';
     console.log(
-      `| ${row.name} | ${row.valid ? row.rps : 'invalid'} | ${row.p50Ms ?? ''} | ${row.p99Ms ?? ''} | ${row.ratio ?? ''} | ${rounds} | ${row.failed ?? ''} | ${row.valid} |`,
+      `| ${row.name} | ${row.valid ? row.rps : 'invalid'} | ${row.p50Ms ?? ''} | ${row.p99Ms ?? ''} | ${row.ratio ?? ''} | ${rounds} | ${row.cpuUsPerRequest ?? ''} | ${row.failed ?? ''} | ${row.valid} |`,
     );
   }
   const login = results.scenarios['token-login'];

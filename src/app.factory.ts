@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import type { DynamicModule, INestApplication, LoggerService, NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -11,10 +11,25 @@ import type { AppConfig } from './config/app-config';
 export const SESSION_SECURITY = 'session';
 export const BEARER_SECURITY = 'bearer';
 
+/**
+ * Makes the Nest application from the root module: NestFactory in `main.ts`; the e2e specs go through a
+ * `@nestjs/testing` module so that a spec can replace a provider. Everything after it is the same for both.
+ */
+export type NestAppCreator = (
+  root: DynamicModule,
+  options: NestApplicationOptions & { logger: LoggerService },
+) => Promise<NestExpressApplication>;
+
+const byNestFactory: NestAppCreator = (root, options) =>
+  NestFactory.create<NestExpressApplication>(root, options);
+
 /** Builds the whole application for a configuration: used by `main.ts` and by the e2e tests. */
-export async function createApp(config: AppConfig): Promise<INestApplication> {
+export async function createApp(
+  config: AppConfig,
+  create: NestAppCreator = byNestFactory,
+): Promise<INestApplication> {
   const logger = createRootLogger(config.logLevel, config.logPretty);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+  const app = await create(AppModule.forRoot(config), {
     bodyParser: false,
     logger: new PinoNestLogger(logger),
     abortOnError: false,

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, verify } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { Clock } from '../src/common/clock';
 import { loadConfig } from '../src/config/load-config';
 import { rotateKeys } from '../src/token/rotate-keys';
 import { UsersService } from '../src/users/users.service';
@@ -104,7 +105,7 @@ describe('token authentication with configured ES256 keys', () => {
       // The contract's device token for clients without cookies (limits.e2e-spec.ts tests what it does).
       deviceToken: expect.stringMatching(/^[0-9a-f-]{36}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/),
     });
-    expect(body.expiresIn).toBeGreaterThanOrEqual(899);
+    expect(body.expiresIn).toBe(900);
     expect(decodePart(body.accessToken, 0)).toEqual({ alg: 'ES256', typ: 'at+jwt', kid });
     const claims = decodePart(body.accessToken, 1);
     expect(claims).toEqual({
@@ -353,9 +354,57 @@ describe('token authentication with configured ES256 keys', () => {
       'ES256',
       signing.privateKey,
       { typ: 'at+jwt', kid },
-      { ...claims, iat: nowSeconds() - 2000, exp: nowSeconds() - 60 },
+      // Past exp and the 30 s leeway, with the contract's lifetime (a longer one is TOKEN_INVALID).
+      { ...claims, iat: nowSeconds() - 960, exp: nowSeconds() - 60 },
     );
     await expectRejected(running.url, `Bearer ${token}`, 'TOKEN_EXPIRED');
+  });
+
+  it('says TOKEN_INVALID for a correctly signed token whose exp is ten years after its iat', async () => {
+    const { body, claims } = await liveClaims();
+    const iat = nowSeconds();
+    const token = forge(
+      'ES256',
+      signing.privateKey,
+      { typ: 'at+jwt', kid },
+      { ...claims, iat, exp: iat + 10 * 365 * 24 * 3600 },
+    );
+    await expectRejected(running.url, `Bearer ${token}`, 'TOKEN_INVALID');
+    // The same claims with the contract's lifetime pass: only the lifetime was wrong.
+    const fair = forge(
+      'ES256',
+      signing.privateKey,
+      { typ: 'at+jwt', kid },
+      { ...claims, iat, exp: iat + 900 },
+    );
+    await logout(running.url, fair).expect(204);
+    await expectRejected(running.url, `Bearer ${body.accessToken}`, 'TOKEN_REVOKED');
+  });
+
+  it('answers expiresIn of exactly ACCESS_TOKEN_TTL to every login and refresh, whatever the millisecond', async () => {
+    const user = await registerUser(running.url);
+    const answers: TokenBody[] = [];
+    for (let i = 0; i < 15; i += 1) {
+      const body = await login(running.url, user);
+      answers.push(body);
+      let refreshToken = body.refreshToken!;
+      for (let j = 0; j < 2; j += 1) {
+        const refreshed = (await refresh(running.url, refreshToken).expect(200)).body as TokenBody;
+        answers.push(refreshed);
+        refreshToken = refreshed.refreshToken!;
+      }
+      // Spread the requests over the second, so some are answered in its second half.
+      await sleep(37);
+    }
+    // A replay inside the grace window is the same answer as the first time, expiresIn included.
+    const last = await login(running.url, user);
+    answers.push((await refresh(running.url, last.refreshToken!).expect(200)).body as TokenBody);
+    answers.push((await refresh(running.url, last.refreshToken!).expect(200)).body as TokenBody);
+    expect(answers.map((answer) => answer.expiresIn)).toEqual(answers.map(() => 900));
+    for (const answer of answers) {
+      const claims = decodePart<{ iat: number; exp: number }>(answer.accessToken, 1);
+      expect(claims.exp - claims.iat).toBe(900);
+    }
   });
 
   it('rotates the refresh token, and the old one replays the same answer inside the grace window', async () => {
@@ -552,7 +601,7 @@ describe('token lifetimes and reuse detection', () => {
     expect(boxes).toHaveLength(0);
   });
 
-  it('enforces the idle lifetime, the absolute lifetime and access token expiry', async () => {
+  it('enforces the idle lifetime and the absolute lifetime', async () => {
     const user = await registerUser(running.url);
     const idle = await login(running.url, user);
     const absolute = await login(running.url, user);
@@ -570,9 +619,86 @@ describe('token lifetimes and reuse detection', () => {
       'REFRESH_TOKEN_INVALID',
     );
     expect((await refresh(running.url, current).expect(401)).body.code).toBe('REFRESH_TOKEN_INVALID');
-    await sleep(2000);
-    // 1 s lifetime plus the verifier's 5 s leeway have passed.
-    await expectRejected(running.url, `Bearer ${idle.accessToken}`, 'TOKEN_EXPIRED');
+  });
+});
+
+describe('access token expiry, on a clock the spec moves', () => {
+  let storage: TestStorage;
+  let running: RunningApp;
+  /** Seconds the service's Clock runs ahead of the real one. */
+  let ahead = 0;
+
+  class MovableClock extends Clock {
+    override now(): number {
+      return Date.now() + ahead * 1000;
+    }
+  }
+
+  beforeAll(async () => {
+    storage = await createTestStorage();
+    running = await startApp(storage.env, [{ provide: Clock, useClass: MovableClock }]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await running.close();
+    await storage.drop();
+  }, 60_000);
+
+  it('accepts a token up to 30 s past exp, then says TOKEN_EXPIRED, cached or not', async () => {
+    ahead = 0;
+    const body = await login(running.url, await registerUser(running.url));
+    const me = () => request(running.url).get('/api/me').set('Authorization', `Bearer ${body.accessToken}`);
+    await me().expect(200);
+    const { exp } = decodePart<{ exp: number }>(body.accessToken, 1);
+    // Two seconds inside the leeway, against whatever second the real clock has reached meanwhile.
+    ahead = exp + 28 - nowSeconds();
+    await me().expect(200);
+    ahead = exp + 31 - nowSeconds();
+    const expired = await me().expect(401);
+    expect(expired.body.code).toBe('TOKEN_EXPIRED');
+    expect(expired.headers['www-authenticate']).toBe('Bearer realm="api", error="invalid_token"');
+    // Never presented before: takes the whole verification, and is expired there as well.
+    ahead = 0;
+    const fresh = await login(running.url, await registerUser(running.url));
+    ahead = decodePart<{ exp: number }>(fresh.accessToken, 1).exp + 31 - nowSeconds();
+    await expectRejected(running.url, `Bearer ${fresh.accessToken}`, 'TOKEN_EXPIRED');
+  });
+});
+
+describe('two applications in one process', () => {
+  let storage: TestStorage;
+  let secondStorage: TestStorage | undefined;
+  const running: RunningApp[] = [];
+  const keyOf = () =>
+    generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ format: 'pem', type: 'pkcs8' })
+      .toString();
+
+  beforeAll(async () => {
+    storage = await createTestStorage();
+    // Embedded PGlite belongs to one server at a time: the second application gets storage of its own.
+    secondStorage = storage.mode === 'embedded' ? await createTestStorage() : undefined;
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const app of running.reverse()) await app.close();
+    await secondStorage?.drop();
+    await storage?.drop();
+  }, 60_000);
+
+  it("each checks tokens with its own keys and caches, whichever registered passport's jwt strategy last", async () => {
+    const first = await startApp({ ...storage.env, JWT_PRIVATE_KEY: keyOf() });
+    running.push(first);
+    // Logged in before the second application exists: the local strategy is still passport's by name.
+    const mine = await login(first.url, await registerUser(first.url));
+    const second = await startApp({ ...(secondStorage ?? storage).env, JWT_PRIVATE_KEY: keyOf() });
+    running.push(second);
+    const theirs = await login(second.url, await registerUser(second.url));
+
+    await request(first.url).get('/api/me').set('Authorization', `Bearer ${mine.accessToken}`).expect(200);
+    await request(second.url).get('/api/me').set('Authorization', `Bearer ${theirs.accessToken}`).expect(200);
+    await expectRejected(first.url, `Bearer ${theirs.accessToken}`, 'TOKEN_INVALID');
+    await expectRejected(second.url, `Bearer ${mine.accessToken}`, 'TOKEN_INVALID');
   });
 });
 
@@ -629,25 +755,22 @@ describe('development keys kept in the database', () => {
     }
   });
 
-  it.each(['EdDSA', 'RS256', 'HS256', 'ES256'])(
-    'signs and verifies with JWT_ALGORITHM=%s',
-    async (algorithm) => {
-      const app = await startApp({ ...storage.env, JWT_ALGORITHM: algorithm });
-      try {
-        const user = await registerUser(app.url);
-        const body = await login(app.url, user);
-        expect(decodePart(body.accessToken, 0)).toMatchObject({ alg: algorithm, typ: 'at+jwt' });
-        const jwks = await request(app.url).get('/.well-known/jwks.json').expect(200);
-        const keys = (jwks.body as { keys: { alg: string }[] }).keys;
-        if (algorithm === 'HS256') expect(keys).toEqual([]);
-        else expect(keys.every((key) => key.alg === algorithm)).toBe(true);
-        const refreshed = await refresh(app.url, body.refreshToken!).expect(200);
-        await logout(app.url, refreshed.body.accessToken as string).expect(204);
-      } finally {
-        await app.close();
-      }
-    },
-  );
+  it.each(['RS256', 'HS256', 'ES256'])('signs and verifies with JWT_ALGORITHM=%s', async (algorithm) => {
+    const app = await startApp({ ...storage.env, JWT_ALGORITHM: algorithm });
+    try {
+      const user = await registerUser(app.url);
+      const body = await login(app.url, user);
+      expect(decodePart(body.accessToken, 0)).toMatchObject({ alg: algorithm, typ: 'at+jwt' });
+      const jwks = await request(app.url).get('/.well-known/jwks.json').expect(200);
+      const keys = (jwks.body as { keys: { alg: string }[] }).keys;
+      if (algorithm === 'HS256') expect(keys).toEqual([]);
+      else expect(keys.every((key) => key.alg === algorithm)).toBe(true);
+      const refreshed = await refresh(app.url, body.refreshToken!).expect(200);
+      await logout(app.url, refreshed.body.accessToken as string).expect(204);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 describe('production key rotation by configuration', () => {

@@ -148,7 +148,9 @@ export class TokenAuthController {
     const common = {
       tokenType: 'Bearer' as const,
       accessToken: grant.accessToken,
-      expiresIn: Math.max(0, Math.round((grant.accessExpiresAt.getTime() - now) / 1000)),
+      // The token's lifetime, which the client counts from receipt: counting down from now to exp said 899
+      // for every token answered in the second half of its issuing second.
+      expiresIn: this.config.token.accessTtlSeconds,
       refreshExpiresIn,
       user: toPublicUser(grant.user),
     };

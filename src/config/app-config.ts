@@ -1,4 +1,4 @@
-export type JwtAlgorithm = 'ES256' | 'EdDSA' | 'RS256' | 'HS256';
+export type JwtAlgorithm = 'ES256' | 'RS256' | 'HS256';
 export type TrustProxy = false | number | string[];
 export type SameSite = 'lax' | 'strict' | 'none';
 
@@ -51,7 +51,7 @@ export interface AppConfig {
     refreshTtlSeconds: number;
     refreshIdleTtlSeconds: number;
     reuseGraceSeconds: number;
-    /** PEM private key (ES256, EdDSA, RS256); undefined in development: generated and kept. */
+    /** PEM private key (ES256, RS256); undefined in development: generated and kept. */
     privateKey?: string;
     /** PEM public keys of retired signing keys whose tokens may still be live. */
     previousPublicKeys: string[];

@@ -1,3 +1,4 @@
+import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import { ConfigError, loadConfig } from './load-config';
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -42,6 +43,7 @@ describe('loadConfig', () => {
     ['SESSION_IDLE_TTL', '1w'],
     ['ACCESS_TOKEN_TTL', '-1'],
     ['JWT_ALGORITHM', 'none'],
+    ['JWT_ALGORITHM', 'EdDSA'],
     ['COOKIE_SAMESITE', 'none'],
     ['COOKIE_SAMESITE', 'always'],
     ['COOKIE_SECURE', 'maybe'],
@@ -88,6 +90,106 @@ describe('loadConfig', () => {
     expect(loadConfig({ FRONTEND_URL: 'https://app.example.com/' }).mail.frontendUrl).toBe(
       'https://app.example.com',
     );
+  });
+
+  describe('JWT key material, current and retired', () => {
+    const pem = (key: KeyObject) =>
+      key.export(key.type === 'private' ? { format: 'pem', type: 'pkcs8' } : { format: 'pem', type: 'spki' });
+    const ec = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const production = {
+      NODE_ENV: 'production',
+      SESSION_SECRET: 'a'.repeat(40),
+      JWT_ALGORITHM: 'HS256',
+      JWT_SECRET: 'b'.repeat(40),
+    };
+
+    it('refuses production started with a retired HS256 secret `secret`, naming the variable', () => {
+      const problems = problemsOf({ ...production, JWT_PREVIOUS_SECRETS: 'secret' });
+      expect(problems).toEqual(['JWT_PREVIOUS_SECRETS: entry 1 is a placeholder, not a secret']);
+    });
+
+    it.each([
+      ['a placeholder among good ones', `${'c'.repeat(40)}||changeme`, 'entry 2 is a placeholder'],
+      ['a short one', 'short-but-not-a-placeholder', 'entry 1 must be at least 32 characters'],
+    ])('refuses retired secrets with %s', (_label, value, problem) => {
+      expect(problemsOf({ ...production, JWT_PREVIOUS_SECRETS: value }).join('\n')).toContain(
+        `JWT_PREVIOUS_SECRETS: ${problem}`,
+      );
+    });
+
+    it('keeps good retired secrets', () => {
+      const config = loadConfig({
+        ...production,
+        JWT_PREVIOUS_SECRETS: `${'c'.repeat(40)}||${'d'.repeat(32)}`,
+      });
+      expect(config.token.previousSecrets).toEqual(['c'.repeat(40), 'd'.repeat(32)]);
+    });
+
+    describe('ES256 and RS256 keys', () => {
+      const signing = ec();
+      const base = {
+        ...production,
+        JWT_ALGORITHM: 'ES256',
+        JWT_SECRET: '',
+        JWT_PRIVATE_KEY: String(pem(signing.privateKey)),
+      };
+
+      it.each<[string, () => string, string]>([
+        ['a placeholder', () => 'changeme', 'entry 1 must be a PEM public key'],
+        [
+          'a private key',
+          () => String(pem(ec().privateKey)),
+          'entry 1 must be a PEM public key, not a private one',
+        ],
+        [
+          'a key of another curve',
+          () => String(pem(generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey)),
+          'entry 1 must be a P-256 EC key',
+        ],
+        [
+          'an RSA key under ES256',
+          () => String(pem(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey)),
+          'entry 1 must be a P-256 EC key',
+        ],
+      ])('refuses a retired public key that is %s', (_label, value, problem) => {
+        expect(problemsOf({ ...base, JWT_PREVIOUS_PUBLIC_KEYS: value() }).join('\n')).toContain(
+          `JWT_PREVIOUS_PUBLIC_KEYS: ${problem}`,
+        );
+      });
+
+      it('refuses a short RSA key, retired or current, naming the variable', () => {
+        const short = generateKeyPairSync('rsa', { modulusLength: 1024 });
+        const rsa = { ...base, JWT_ALGORITHM: 'RS256' };
+        expect(problemsOf({ ...rsa, JWT_PRIVATE_KEY: String(pem(short.privateKey)) }).join('\n')).toContain(
+          'JWT_PRIVATE_KEY: must be an RSA key of at least 2048 bits',
+        );
+        const current = generateKeyPairSync('rsa', { modulusLength: 2048 });
+        const problems = problemsOf({
+          ...rsa,
+          JWT_PRIVATE_KEY: String(pem(current.privateKey)),
+          JWT_PREVIOUS_PUBLIC_KEYS: `${String(pem(current.publicKey))},${String(pem(short.publicKey))}`,
+        });
+        expect(problems).toEqual([
+          'JWT_PREVIOUS_PUBLIC_KEYS: entry 2 must be an RSA key of at least 2048 bits for JWT_ALGORITHM=RS256',
+        ]);
+      });
+
+      it('refuses a current key that is a placeholder', () => {
+        expect(problemsOf({ ...base, JWT_PRIVATE_KEY: 'changeme' }).join('\n')).toContain(
+          'JWT_PRIVATE_KEY: must be a PEM private key',
+        );
+      });
+
+      it('keeps good retired public keys, in either list form', () => {
+        const [one, two] = [ec(), ec()].map((pair) => String(pem(pair.publicKey)));
+        expect(
+          loadConfig({ ...base, JWT_PREVIOUS_PUBLIC_KEYS: `${one},${two}` }).token.previousPublicKeys,
+        ).toHaveLength(2);
+        expect(
+          loadConfig({ ...base, JWT_PREVIOUS_PUBLIC_KEYS: `${one}||${two}` }).token.previousPublicKeys,
+        ).toHaveLength(2);
+      });
+    });
   });
 
   it('turns on secure cookies in production', () => {

@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey, KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { AppConfig, JwtAlgorithm, SameSite, TrustProxy } from './app-config';
 import { parseDurationSeconds } from './duration';
@@ -14,7 +15,7 @@ type Env = Record<string, string | undefined>;
 
 const PLACEHOLDER = /^(change-?me|changeme|secret|password|placeholder|example|todo|xxx+|test)$/i;
 const DAY_SECONDS = 24 * 60 * 60;
-const ALGORITHMS: JwtAlgorithm[] = ['ES256', 'EdDSA', 'RS256', 'HS256'];
+const ALGORITHMS: JwtAlgorithm[] = ['ES256', 'RS256', 'HS256'];
 const SAME_SITE: SameSite[] = ['lax', 'strict', 'none'];
 
 /**
@@ -114,24 +115,40 @@ export function loadConfig(
   const algorithm = ALGORITHMS.find((alg) => alg.toLowerCase() === algorithmRaw.toLowerCase());
   if (!algorithm) fail('JWT_ALGORITHM', `must be one of ${ALGORITHMS.join(', ')}, got "${algorithmRaw}"`);
 
+  const secretProblem = (value: string, minLength: number): string | undefined => {
+    if (PLACEHOLDER.test(value)) return 'is a placeholder, not a secret';
+    if (value.length < minLength) return `must be at least ${minLength} characters`;
+    return undefined;
+  };
   const secret = (name: string, minLength: number): string | undefined => {
     const value = get(name);
     if (value === undefined) return undefined;
-    if (PLACEHOLDER.test(value)) return fail(name, 'is a placeholder, not a secret');
-    if (value.length < minLength) return fail(name, `must be at least ${minLength} characters`);
-    return value;
+    const problem = secretProblem(value, minLength);
+    return problem ? fail(name, problem) : value;
   };
   const sessionSecret = secret('SESSION_SECRET', 32);
   const jwtSecret = secret('JWT_SECRET', 32);
   const privateKey = get('JWT_PRIVATE_KEY')?.replace(/\\n/g, '\n');
-  if (privateKey !== undefined && !privateKey.includes('PRIVATE KEY')) {
-    fail('JWT_PRIVATE_KEY', 'must be a PEM private key');
+  if (privateKey !== undefined) {
+    const problem = keyProblem(privateKey, 'private', algorithm);
+    if (problem) fail('JWT_PRIVATE_KEY', problem);
   }
   const list = (name: string): string[] =>
     (get(name) ?? '')
       .split(/,(?=\s*-----BEGIN)|\|\|/)
       .map((item) => item.replace(/\\n/g, '\n').trim())
       .filter(Boolean);
+  // Retired keys still verify tokens: a weak one is as good as a weak current one to whoever forges with it.
+  const previousSecrets = list('JWT_PREVIOUS_SECRETS');
+  previousSecrets.forEach((value, index) => {
+    const problem = secretProblem(value, 32);
+    if (problem) fail('JWT_PREVIOUS_SECRETS', `entry ${index + 1} ${problem}`);
+  });
+  const previousPublicKeys = list('JWT_PREVIOUS_PUBLIC_KEYS');
+  previousPublicKeys.forEach((value, index) => {
+    const problem = keyProblem(value, 'public', algorithm);
+    if (problem) fail('JWT_PREVIOUS_PUBLIC_KEYS', `entry ${index + 1} ${problem}`);
+  });
 
   if (production) {
     if (!sessionSecret && !problems.some((p) => p.startsWith('SESSION_SECRET'))) {
@@ -238,9 +255,9 @@ export function loadConfig(
       refreshIdleTtlSeconds: duration('REFRESH_IDLE_TTL', '7d'),
       reuseGraceSeconds: duration('REFRESH_REUSE_GRACE', '10s'),
       privateKey,
-      previousPublicKeys: list('JWT_PREVIOUS_PUBLIC_KEYS'),
+      previousPublicKeys,
       secret: jwtSecret,
-      previousSecrets: list('JWT_PREVIOUS_SECRETS'),
+      previousSecrets,
     },
     auth: {
       bcryptCost: integer('BCRYPT_COST', 12, 4, 15),
@@ -285,6 +302,42 @@ export function loadConfig(
   if (config.mail.emailVerifyTtlSeconds < 1) fail('EMAIL_VERIFY_TTL', 'must be at least 1 second');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * Why a PEM cannot serve as a key of the configured algorithm, or undefined when it can: a P-256 key for
+ * ES256, RSA of 2048 bits or more for RS256. The token module refuses the same keys at start; checking here
+ * names the variable.
+ */
+function keyProblem(
+  pem: string,
+  kind: 'private' | 'public',
+  algorithm: JwtAlgorithm | undefined,
+): string | undefined {
+  // createPublicKey derives a public key from a private PEM too; a retired key's secret half has no business here.
+  if (kind === 'public' && pem.includes('PRIVATE KEY')) return 'must be a PEM public key, not a private one';
+  let key: KeyObject;
+  try {
+    key = kind === 'private' ? createPrivateKey(pem) : createPublicKey(pem);
+  } catch {
+    return `must be a PEM ${kind} key`;
+  }
+  if (algorithm === undefined || algorithm === 'HS256') return undefined;
+  return keyFitProblem(algorithm, key);
+}
+
+/** Whether an asymmetric key fits the algorithm; the token module refuses a misfit with this same rule. */
+export function keyFitProblem(algorithm: Exclude<JwtAlgorithm, 'HS256'>, key: KeyObject): string | undefined {
+  const type = key.asymmetricKeyType;
+  if (algorithm === 'ES256') {
+    return type === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
+      ? undefined
+      : 'must be a P-256 EC key for JWT_ALGORITHM=ES256';
+  }
+  if (type !== 'rsa') return 'must be an RSA key for JWT_ALGORITHM=RS256';
+  return (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048
+    ? undefined
+    : 'must be an RSA key of at least 2048 bits for JWT_ALGORITHM=RS256';
 }
 
 function parseTrustProxy(raw: string | undefined, fail: (why: string) => void): TrustProxy {

@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { SignJWT } from 'jose';
+import { JwtService } from '@nestjs/jwt';
 import { randomUUID } from 'node:crypto';
+import { Clock } from '../common/clock';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import type { Role, User } from '../users/user.entity';
-import type { RingKey } from './key-material';
 import { SigningKeys } from './signing-keys';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
@@ -32,35 +32,28 @@ export function revocationSecond(user: RevocationStamps): number {
   return Math.ceil(stamp / 1000);
 }
 
-/** Signs the claims as an at+jwt under the key's algorithm, naming the key by its kid. */
-export function signAccessToken(
-  key: RingKey & { signing: NonNullable<RingKey['signing']> },
-  claims: AccessTokenClaims,
-): Promise<string> {
-  return new SignJWT({ ...claims })
-    .setProtectedHeader({ alg: key.algorithm, typ: ACCESS_TOKEN_TYPE, kid: key.kid })
-    .sign(key.signing);
-}
-
-/** Mints access tokens with the ring's current key. */
+/** Mints access tokens with the ring's current key, through @nestjs/jwt. */
 @Injectable()
 export class AccessTokens {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: SigningKeys,
+    private readonly jwt: JwtService,
+    private readonly clock: Clock,
   ) {}
 
   /**
    * `authAt` (ms) dates a login's token from when its password check began, so a revocation written while
    * the check ran (the role and stamps in `user` were read before it) revokes this token too.
    */
-  async mint(
+  mint(
     user: { id: string; role: Role } & RevocationStamps,
     familyId: string,
-    authAt = Date.now(),
-  ): Promise<MintedAccessToken> {
+    authAt?: number,
+  ): MintedAccessToken {
+    const issuedAt = authAt === undefined ? this.clock.nowSeconds() : Math.floor(authAt / 1000);
     // iat has whole seconds: a token minted in the same second as a revocation must still count as after it.
-    const iat = Math.max(Math.floor(authAt / 1000), revocationSecond(user));
+    const iat = Math.max(issuedAt, revocationSecond(user));
     const exp = iat + this.config.token.accessTtlSeconds;
     const claims: AccessTokenClaims = {
       iss: this.config.token.issuer,
@@ -72,7 +65,14 @@ export class AccessTokens {
       iat,
       exp,
     };
-    const token = await signAccessToken(this.keys.signingKey, claims);
+    const key = this.keys.signingKey;
+    // Every claim is in the payload, so jsonwebtoken adds none of its own (iat, exp) and checks none here.
+    const token = this.jwt.sign(claims, {
+      algorithm: key.algorithm,
+      keyid: key.kid,
+      header: { alg: key.algorithm, typ: ACCESS_TOKEN_TYPE },
+      privateKey: key.signing,
+    });
     return { token, expiresAt: new Date(exp * 1000) };
   }
 }

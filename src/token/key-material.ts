@@ -1,18 +1,30 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomBytes } from 'node:crypto';
-import { calculateJwkThumbprint, CryptoKey, exportJWK, importJWK, JWK } from 'jose';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  generateKeyPairSync,
+  JsonWebKey,
+  KeyObject,
+  randomBytes,
+} from 'node:crypto';
 import type { JwtAlgorithm } from '../config/app-config';
+import { keyFitProblem } from '../config/load-config';
+
+/** A public JWK as the JWKS publishes it. */
+export type PublishedJwk = JsonWebKey & { kid: string; alg: JwtAlgorithm; use: 'sig' };
 
 /**
- * One key of the ring, prepared for jose when the ring is loaded: `signing` only for the current key;
- * symmetric keys verify with themselves.
+ * One key of the ring, parsed into node:crypto KeyObjects when the ring is loaded (jsonwebtoken takes them as
+ * they are): `signing` only for the current key; symmetric keys verify with themselves.
  */
 export interface RingKey {
   kid: string;
   algorithm: JwtAlgorithm;
-  signing?: CryptoKey;
-  verifying: CryptoKey;
+  signing?: KeyObject;
+  verifying: KeyObject;
   /** What the JWKS publishes; a symmetric key has none. */
-  jwk?: JWK;
+  jwk?: PublishedJwk;
 }
 
 /** Private material as stored in the signing_keys table: PKCS#8 PEM, or the base64url HS256 secret. */
@@ -20,8 +32,6 @@ export function generateKeyMaterial(algorithm: JwtAlgorithm): string {
   switch (algorithm) {
     case 'ES256':
       return pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
-    case 'EdDSA':
-      return pem(generateKeyPairSync('ed25519').privateKey);
     case 'RS256':
       return pem(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
     case 'HS256':
@@ -34,62 +44,55 @@ function pem(key: KeyObject): string {
 }
 
 /** Parses stored or configured private material into the keys used for every request. */
-export async function signingKeyFrom(algorithm: JwtAlgorithm, material: string | Buffer): Promise<RingKey> {
+export function signingKeyFrom(algorithm: JwtAlgorithm, material: string | Buffer): RingKey {
   if (algorithm === 'HS256') {
-    const secret = await secretKey(typeof material === 'string' ? Buffer.from(material) : material);
+    const secret = secretKey(typeof material === 'string' ? Buffer.from(material) : material);
     return { ...secret, signing: secret.verifying };
   }
   const privateKey = createPrivateKey(material);
   assertKeyFits(algorithm, privateKey);
-  const verifying = await publicKey(algorithm, createPublicKey(privateKey));
-  return { ...verifying, signing: await asCryptoKey(await exportJWK(privateKey), algorithm) };
+  return { ...publicKey(algorithm, createPublicKey(privateKey)), signing: privateKey };
 }
 
 /** A retired key that only verifies: a public PEM, or for HS256 the old secret. */
-export async function verifyingKeyFrom(algorithm: JwtAlgorithm, material: string): Promise<RingKey> {
+export function verifyingKeyFrom(algorithm: JwtAlgorithm, material: string): RingKey {
   if (algorithm === 'HS256') return secretKey(Buffer.from(material));
   const key = createPublicKey(material);
   assertKeyFits(algorithm, key);
   return publicKey(algorithm, key);
 }
 
-async function publicKey(algorithm: JwtAlgorithm, key: KeyObject): Promise<RingKey> {
-  const jwk = await exportJWK(key);
-  const kid = await kidOf(jwk);
+function publicKey(algorithm: JwtAlgorithm, key: KeyObject): RingKey {
+  const jwk = key.export({ format: 'jwk' });
+  const kid = kidOf(jwk);
+  return { kid, algorithm, verifying: key, jwk: { ...jwk, kid, alg: algorithm, use: 'sig' } };
+}
+
+function secretKey(secret: Buffer): RingKey {
   return {
-    kid,
-    algorithm,
-    verifying: await asCryptoKey(jwk, algorithm),
-    jwk: { ...jwk, kid, alg: algorithm, use: 'sig' },
+    kid: kidOf({ kty: 'oct', k: secret.toString('base64url') }),
+    algorithm: 'HS256',
+    verifying: createSecretKey(secret),
   };
 }
 
-async function secretKey(secret: Buffer): Promise<RingKey> {
-  // jose's importJWK hands an oct key back as bytes, which it would import again on every verification.
-  const key = await crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, [
-    'sign',
-    'verify',
-  ]);
-  return { kid: await kidOf(await exportJWK(secret)), algorithm: 'HS256', verifying: key };
-}
-
-async function asCryptoKey(jwk: JWK, algorithm: JwtAlgorithm): Promise<CryptoKey> {
-  const key = await importJWK(jwk, algorithm);
-  if (key instanceof Uint8Array) throw new Error(`a ${algorithm} key must not be symmetric`);
-  return key;
-}
-
 /** A key of the wrong type would sign tokens no verifier accepts; refuse it at start instead. */
-function assertKeyFits(algorithm: JwtAlgorithm, key: KeyObject): void {
-  const type = key.asymmetricKeyType;
-  const ok =
-    (algorithm === 'ES256' && type === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') ||
-    (algorithm === 'EdDSA' && type === 'ed25519') ||
-    (algorithm === 'RS256' && type === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048);
-  if (!ok) throw new Error(`the configured JWT key does not fit JWT_ALGORITHM=${algorithm}`);
+function assertKeyFits(algorithm: Exclude<JwtAlgorithm, 'HS256'>, key: KeyObject): void {
+  const problem = keyFitProblem(algorithm, key);
+  if (problem) throw new Error(`the configured JWT key ${problem}`);
 }
 
-/** RFC 7638 JWK thumbprint, shortened: every instance derives the same kid from the same key. */
-export async function kidOf(jwk: JWK): Promise<string> {
-  return (await calculateJwkThumbprint(jwk, 'sha256')).slice(0, 16);
+/** The members RFC 7638 hashes, per key type, in the lexicographic order it requires. */
+const THUMBPRINT_MEMBERS: Record<string, (keyof JsonWebKey)[]> = {
+  EC: ['crv', 'kty', 'x', 'y'],
+  RSA: ['e', 'kty', 'n'],
+  oct: ['k', 'kty'],
+};
+
+/** RFC 7638 JWK thumbprint (SHA-256, base64url), shortened: every instance derives the same kid from the same key. */
+export function kidOf(jwk: JsonWebKey): string {
+  const members = THUMBPRINT_MEMBERS[jwk.kty ?? ''];
+  if (!members) throw new Error(`no thumbprint for a ${jwk.kty} key`);
+  const canonical = JSON.stringify(Object.fromEntries(members.map((name) => [name, jwk[name]])));
+  return createHash('sha256').update(canonical).digest('base64url').slice(0, 16);
 }

@@ -133,7 +133,7 @@ export class RefreshFamilies {
         if (isForeignKeyViolation(error)) throw new AppError('INVALID_CREDENTIALS');
         throw error;
       });
-    const access = await this.accessTokens.mint(user, family.id, checkedAt);
+    const access = this.accessTokens.mint(user, family.id, checkedAt);
     return {
       accessToken: access.token,
       accessExpiresAt: access.expiresAt,
@@ -234,7 +234,7 @@ export class RefreshFamilies {
       family.expiresAt,
     );
     const refreshToken = newOpaqueToken();
-    const access = await this.accessTokens.mint(user, family.id);
+    const access = this.accessTokens.mint(user, family.id);
     const sealed: SealedGrant = {
       accessToken: access.token,
       accessExpiresAt: access.expiresAt.toISOString(),

@@ -66,7 +66,7 @@ async function selectKeys(
 
 async function insertKey(manager: EntityManager, algorithm: JwtAlgorithm): Promise<string> {
   const material = generateKeyMaterial(algorithm);
-  const { kid } = await signingKeyFrom(algorithm, material);
+  const { kid } = signingKeyFrom(algorithm, material);
   await manager.query('INSERT INTO signing_keys (kid, algorithm, private_material) VALUES ($1, $2, $3)', [
     kid,
     algorithm,

@@ -1,12 +1,11 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import type { JWK } from 'jose';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { RingKey, signingKeyFrom, verifyingKeyFrom } from './key-material';
+import { PublishedJwk, RingKey, signingKeyFrom, verifyingKeyFrom } from './key-material';
 import { loadStoredKeys } from './signing-keys.store';
 
 /** How far a verifier's clock may disagree with the signer's; the contract allows at most 30 s. */
-export const CLOCK_LEEWAY_SECONDS = 5;
+export const CLOCK_LEEWAY_SECONDS = 30;
 const RELOAD_INTERVAL_MS = 60_000;
 /**
  * A new development key signs only once every instance has had two reloads to learn it, so no instance
@@ -16,7 +15,7 @@ export const KEY_PROPAGATION_SECONDS = (2 * RELOAD_INTERVAL_MS) / 1000;
 
 /**
  * The key ring for the configured algorithm: one current key that signs and the retired keys whose tokens
- * may still be live. Keys are parsed into CryptoKeys when the ring is (re)loaded, never per request.
+ * may still be live. Keys are parsed into KeyObjects when the ring is (re)loaded, never per request.
  */
 @Injectable()
 export class SigningKeys implements OnModuleInit, OnApplicationShutdown {
@@ -34,7 +33,7 @@ export class SigningKeys implements OnModuleInit, OnApplicationShutdown {
     const { algorithm, privateKey, secret } = this.config.token;
     const configured = algorithm === 'HS256' ? secret : privateKey;
     if (configured !== undefined) {
-      await this.useConfiguredKeys(configured);
+      this.useConfiguredKeys(configured);
       return;
     }
     await this.loadFromDatabase();
@@ -61,17 +60,15 @@ export class SigningKeys implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Public JWKs of every verifying key; a symmetric HS256 key is never published, so the list is empty. */
-  jwks(): JWK[] {
+  jwks(): PublishedJwk[] {
     return [...this.byKid.values()].flatMap((key) => (key.jwk ? [key.jwk] : []));
   }
 
-  private async useConfiguredKeys(material: string): Promise<void> {
+  private useConfiguredKeys(material: string): void {
     const { algorithm, previousPublicKeys, previousSecrets } = this.config.token;
-    const current = await signingKeyFrom(algorithm, material);
-    const previous = await Promise.all(
-      (algorithm === 'HS256' ? previousSecrets : previousPublicKeys).map((item) =>
-        verifyingKeyFrom(algorithm, item),
-      ),
+    const current = signingKeyFrom(algorithm, material);
+    const previous = (algorithm === 'HS256' ? previousSecrets : previousPublicKeys).map((item) =>
+      verifyingKeyFrom(algorithm, item),
     );
     this.install(current, previous);
   }
@@ -83,9 +80,7 @@ export class SigningKeys implements OnModuleInit, OnApplicationShutdown {
       algorithm,
       accessTtlSeconds + CLOCK_LEEWAY_SECONDS + KEY_PROPAGATION_SECONDS,
     );
-    const keys = await Promise.all(
-      rows.map(async (row) => ({ row, key: await signingKeyFrom(algorithm, row.material) })),
-    );
+    const keys = rows.map((row) => ({ row, key: signingKeyFrom(algorithm, row.material) }));
     const settled = Date.now() - KEY_PROPAGATION_SECONDS * 1000;
     // Rows come newest first. With no settled key, the oldest signs: on a fresh database the only one.
     const current = keys.find(({ row }) => row.createdAt.getTime() <= settled) ?? keys[keys.length - 1];

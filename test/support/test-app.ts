@@ -1,4 +1,6 @@
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplication, InjectionToken, Type } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Test, TestingModuleBuilder } from '@nestjs/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -85,10 +87,34 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
-/** Boots the real AppModule on a random loopback port. */
-export async function startApp(env: Env): Promise<RunningApp> {
+/** A provider a spec replaces: a clock, a mail transport; everything else stays the real AppModule's. */
+export type ProviderOverride = { provide: InjectionToken } & (
+  | { useValue: unknown }
+  | { useClass: Type }
+  | { useFactory: (...args: never[]) => unknown; inject?: InjectionToken[] }
+);
+
+function applyOverride(builder: TestingModuleBuilder, override: ProviderOverride): TestingModuleBuilder {
+  const by = builder.overrideProvider(override.provide);
+  if ('useValue' in override) return by.useValue(override.useValue);
+  if ('useClass' in override) return by.useClass(override.useClass);
+  return by.useFactory({ factory: override.useFactory, inject: override.inject });
+}
+
+/**
+ * Boots the real AppModule on a random loopback port, built through `@nestjs/testing` with `overrides`
+ * replacing providers, and set up by the same `createApp` as `main.ts`.
+ */
+export async function startApp(env: Env, overrides: ProviderOverride[] = []): Promise<RunningApp> {
   const config = loadConfig({ ...env, HOST: '127.0.0.1', PORT: '0' });
-  const app = await createApp(config);
+  const app = await createApp(config, async (root, options) => {
+    const builder = overrides.reduce(
+      applyOverride,
+      Test.createTestingModule({ imports: [root] }).setLogger(options.logger),
+    );
+    const testing = await builder.compile();
+    return testing.createNestApplication<NestExpressApplication>(options);
+  });
   const server = app.getHttpServer() as Server;
   hardenServer(server);
   await app.listen(0, '127.0.0.1');

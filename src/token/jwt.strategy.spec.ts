@@ -1,21 +1,31 @@
+import { JwtService } from '@nestjs/jwt';
 import {
   createHmac,
   createPrivateKey,
   createPublicKey,
+  generateKeyPairSync,
   JsonWebKey,
   KeyObject,
   randomUUID,
   verify,
 } from 'node:crypto';
+import type { Request, Response } from 'express';
 import { b64, decodePart, forge } from '../../test/support/tokens';
-import type { JwtAlgorithm } from '../config/app-config';
-import { AccessTokenClaims, signAccessToken } from './access-tokens';
-import { verifyAccessToken, VerifierSettings } from './access-token-verifier';
+import type { AppError } from '../common/app-error';
+import type { Clock } from '../common/clock';
+import type { AppConfig, JwtAlgorithm } from '../config/app-config';
+import type { UsersService } from '../users/users.service';
+import { AccessTokens } from './access-tokens';
+import { authenticateBearer } from './jwt.guard';
+import { JwtStrategy } from './jwt.strategy';
 import { generateKeyMaterial, RingKey, signingKeyFrom } from './key-material';
+import type { RefreshFamilies } from './refresh-families.service';
+import type { SigningKeys } from './signing-keys';
 
 const NOW = 1_700_000_000;
-const LEEWAY = 5;
-const ALGORITHMS: JwtAlgorithm[] = ['ES256', 'EdDSA', 'RS256', 'HS256'];
+const LEEWAY = 30;
+const TTL = 900;
+const ALGORITHMS: JwtAlgorithm[] = ['ES256', 'RS256', 'HS256'];
 
 interface TestKey {
   ring: RingKey & { signing: NonNullable<RingKey['signing']> };
@@ -25,17 +35,21 @@ interface TestKey {
 
 const keys = {} as Record<JwtAlgorithm, TestKey>;
 
-beforeAll(async () => {
+beforeAll(() => {
   for (const algorithm of ALGORITHMS) {
     const material = generateKeyMaterial(algorithm);
-    const ring = (await signingKeyFrom(algorithm, material)) as TestKey['ring'];
+    const ring = signingKeyFrom(algorithm, material) as TestKey['ring'];
     keys[algorithm] = { ring, forging: algorithm === 'HS256' ? material : createPrivateKey(material) };
   }
 });
 
-function settings(algorithm: JwtAlgorithm): VerifierSettings {
-  return { algorithm, issuer: 'https://auth.test.example', audience: 'api', leewaySeconds: LEEWAY };
+function config(algorithm: JwtAlgorithm): AppConfig {
+  return {
+    token: { algorithm, issuer: 'https://auth.test.example', audience: 'api', accessTtlSeconds: TTL },
+  } as AppConfig;
 }
+
+const clockAt = (seconds: number) => ({ now: () => seconds * 1000, nowSeconds: () => seconds });
 
 function claims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -51,11 +65,53 @@ function claims(overrides: Record<string, unknown> = {}): Record<string, unknown
   };
 }
 
-/** The verifier over a ring holding only `algorithm`'s key, as the service's ring does. */
-function check(token: string, algorithm: JwtAlgorithm = 'ES256', now = NOW) {
+type Outcome = { ok: true; userId: string; sessionId: string; expiresAt: Date } | { ok: false; code: string };
+
+/**
+ * The `jwt` strategy, run through passport as the guards run it, over a ring holding only `algorithm`'s key
+ * (as the service's ring does) and a revocation state in which nothing is revoked.
+ */
+function strategyOver(algorithm: JwtAlgorithm, clock: Clock, ringKey?: RingKey, revoked = new Set<string>()) {
   const { ring } = keys[algorithm];
-  const findKey = jest.fn((kid: string) => (kid === ring.kid ? ring : undefined));
-  return { result: verifyAccessToken(token, findKey, settings(algorithm), now), findKey };
+  const findKey = jest.fn((kid: string) => ringKey ?? (kid === ring.kid ? ring : undefined));
+  // The family's owner is whoever the token names: only the families in `revoked` are revoked.
+  let owner = '';
+  const users = {
+    state: (id: string) => {
+      owner = id;
+      return Promise.resolve({ id, role: 'user', revokedBefore: null, tokensRevokedBefore: null });
+    },
+  } as unknown as UsersService;
+  const families = {
+    state: (id: string) => Promise.resolve({ userId: owner, revoked: revoked.has(id) }),
+  } as unknown as RefreshFamilies;
+  const strategy = new JwtStrategy(
+    config(algorithm),
+    { find: findKey } as unknown as SigningKeys,
+    users,
+    families,
+    clock,
+  );
+  const run = (token: string): Promise<Outcome> =>
+    authenticateBearer(
+      strategy,
+      { headers: { authorization: `Bearer ${token}` } } as Request,
+      {} as Response,
+    ).then(
+      (principal) => ({
+        ok: true,
+        userId: principal.userId,
+        sessionId: principal.sessionId,
+        expiresAt: principal.expiresAt,
+      }),
+      (error: AppError) => ({ ok: false, code: error.code }),
+    );
+  return { run, findKey };
+}
+
+function check(token: string, algorithm: JwtAlgorithm = 'ES256', now = NOW, ringKey?: RingKey) {
+  const { run, findKey } = strategyOver(algorithm, clockAt(now), ringKey);
+  return { result: run(token), findKey };
 }
 
 function forgeWith(algorithm: JwtAlgorithm, header: Record<string, unknown>, payload = claims()): string {
@@ -66,16 +122,45 @@ function forgeValid(overrides: Record<string, unknown> = {}, algorithm: JwtAlgor
   return forgeWith(algorithm, { typ: 'at+jwt', kid: keys[algorithm].ring.kid }, claims(overrides));
 }
 
+/** Signs as the service does: AccessTokens over @nestjs/jwt, with the given key as the ring's current one. */
+function mint(algorithm: JwtAlgorithm, userId = randomUUID(), familyId = randomUUID()): string {
+  const tokens = new AccessTokens(
+    config(algorithm),
+    { signingKey: keys[algorithm].ring } as unknown as SigningKeys,
+    new JwtService(),
+    clockAt(NOW),
+  );
+  return tokens.mint({ id: userId, role: 'user', revokedBefore: null, tokensRevokedBefore: null }, familyId)
+    .token;
+}
+
 const INVALID = { ok: false, code: 'TOKEN_INVALID' };
 const EXPIRED = { ok: false, code: 'TOKEN_EXPIRED' };
 
-describe('access tokens on jose', () => {
+describe('access tokens: @nestjs/jwt signs, the passport-jwt strategy verifies', () => {
   it.each(ALGORITHMS)('%s: signs an at+jwt that verifies, and refuses tampering', async (algorithm) => {
     const { ring } = keys[algorithm];
-    const minted = claims() as unknown as AccessTokenClaims;
-    const token = await signAccessToken(ring, minted);
+    const userId = randomUUID();
+    const familyId = randomUUID();
+    const token = mint(algorithm, userId, familyId);
     expect(decodePart(token, 0)).toEqual({ alg: algorithm, typ: 'at+jwt', kid: ring.kid });
-    await expect(check(token, algorithm).result).resolves.toEqual({ ok: true, claims: minted });
+    const minted = decodePart(token, 1);
+    expect(minted).toEqual({
+      iss: 'https://auth.test.example',
+      aud: 'api',
+      sub: userId,
+      role: 'user',
+      sid: familyId,
+      jti: expect.any(String),
+      iat: NOW,
+      exp: NOW + TTL,
+    });
+    await expect(check(token, algorithm).result).resolves.toEqual({
+      ok: true,
+      userId,
+      sessionId: familyId,
+      expiresAt: new Date((NOW + TTL) * 1000),
+    });
 
     const [head, , signature] = token.split('.');
     const edited = `${head}.${b64({ ...minted, role: 'admin' })}.${signature}`;
@@ -86,9 +171,9 @@ describe('access tokens on jose', () => {
     );
   });
 
-  it('signs ES256 in the JOSE r||s form that node:crypto and the JWKS key verify', async () => {
+  it('signs ES256 in the JOSE r||s form that node:crypto and the JWKS key verify', () => {
     const { ring } = keys.ES256;
-    const token = await signAccessToken(ring, claims() as unknown as AccessTokenClaims);
+    const token = mint('ES256');
     const [head, payload, signature] = token.split('.');
     const publicKey = createPublicKey({ key: ring.jwk as JsonWebKey, format: 'jwk' });
     const data = Buffer.from(`${head}.${payload}`);
@@ -168,10 +253,20 @@ describe('access tokens on jose', () => {
             claims(),
           ),
       ],
-      ...(['EdDSA', 'RS256', 'HS256'] as JwtAlgorithm[]).map((algorithm): [string, () => string] => [
+      ...(['RS256', 'HS256'] as JwtAlgorithm[]).map((algorithm): [string, () => string] => [
         `${algorithm} under the right kid`,
         () => forgeWith(algorithm, { typ: 'at+jwt', kid: keys.ES256.ring.kid }),
       ]),
+      [
+        'EdDSA under the right kid',
+        () =>
+          forge(
+            'EdDSA',
+            generateKeyPairSync('ed25519').privateKey,
+            { typ: 'at+jwt', kid: keys.ES256.ring.kid },
+            claims(),
+          ),
+      ],
     ];
 
     it.each(cases)('%s', async (_label, build) => {
@@ -179,10 +274,14 @@ describe('access tokens on jose', () => {
     });
 
     it('refuses a ring key of another algorithm under its own kid', async () => {
-      const ed = keys.EdDSA.ring;
-      const token = forgeWith('EdDSA', { typ: 'at+jwt', kid: ed.kid });
-      const result = verifyAccessToken(token, () => ed, settings('ES256'), NOW);
-      await expect(result).resolves.toEqual(INVALID);
+      const rsa = keys.RS256.ring;
+      const token = forge(
+        'RS256',
+        keys.RS256.forging,
+        { alg: 'ES256', typ: 'at+jwt', kid: rsa.kid },
+        claims(),
+      );
+      await expect(check(token, 'ES256', NOW, rsa).result).resolves.toEqual(INVALID);
     });
 
     it('refuses an HS256 token signed with another secret', async () => {
@@ -224,15 +323,28 @@ describe('access tokens on jose', () => {
     it.each<[string, Record<string, unknown>]>([
       ['an audience list with ours', { aud: ['other', 'api'] }],
       ['iat and nbf in the future within the leeway', { iat: NOW + LEEWAY, nbf: NOW + LEEWAY }],
-      ['exp past within the leeway', { exp: NOW - LEEWAY + 1 }],
+      ['exp past within the leeway', { iat: NOW - 100, exp: NOW - LEEWAY + 1 }],
+      ['a lifetime of exactly ACCESS_TOKEN_TTL', { iat: NOW - 10, exp: NOW - 10 + TTL }],
       ['the admin role', { role: 'admin' }],
     ])('accepts %s', async (_label, overrides) => {
       await expect(check(forgeValid(overrides)).result).resolves.toMatchObject({ ok: true });
     });
 
     it('says TOKEN_EXPIRED for a correctly signed token past exp and the leeway', async () => {
-      await expect(check(forgeValid({ exp: NOW - LEEWAY })).result).resolves.toEqual(EXPIRED);
-      await expect(check(forgeValid({ iat: NOW - 2000, exp: NOW - 600 })).result).resolves.toEqual(EXPIRED);
+      await expect(check(forgeValid({ iat: NOW - 100, exp: NOW - LEEWAY })).result).resolves.toEqual(EXPIRED);
+      await expect(check(forgeValid({ iat: NOW - 1500, exp: NOW - 600 })).result).resolves.toEqual(EXPIRED);
+    });
+
+    it('says TOKEN_INVALID for a correctly signed token living longer than ACCESS_TOKEN_TTL', async () => {
+      const tenYears = 10 * 365 * 24 * 3600;
+      await expect(check(forgeValid({ iat: NOW - 10, exp: NOW - 10 + tenYears })).result).resolves.toEqual(
+        INVALID,
+      );
+      await expect(check(forgeValid({ iat: NOW - 10, exp: NOW - 10 + TTL + 1 })).result).resolves.toEqual(
+        INVALID,
+      );
+      // Expired as well: still not TOKEN_EXPIRED, which is said only of an otherwise valid token.
+      await expect(check(forgeValid({ iat: NOW - 4000, exp: NOW - 600 })).result).resolves.toEqual(INVALID);
     });
 
     it.each<[string, Record<string, unknown>]>([
@@ -244,13 +356,19 @@ describe('access tokens on jose', () => {
       ['iat in the future', { iat: NOW + 600 }],
       ['no jti', { jti: undefined }],
     ])('says TOKEN_INVALID, not TOKEN_EXPIRED, for an expired token with %s', async (_label, overrides) => {
-      await expect(check(forgeValid({ exp: NOW - 600, ...overrides })).result).resolves.toEqual(INVALID);
+      await expect(
+        check(forgeValid({ iat: NOW - 1500, exp: NOW - 600, ...overrides })).result,
+      ).resolves.toEqual(INVALID);
     });
 
     it('says TOKEN_INVALID for an expired token with a bad signature or header', async () => {
-      const expired = forgeValid({ exp: NOW - 600 });
+      const expired = forgeValid({ iat: NOW - 1500, exp: NOW - 600 });
       await expect(check(expired.slice(0, -4)).result).resolves.toEqual(INVALID);
-      const typ = forgeWith('ES256', { typ: 'JWT', kid: keys.ES256.ring.kid }, claims({ exp: NOW - 600 }));
+      const typ = forgeWith(
+        'ES256',
+        { typ: 'JWT', kid: keys.ES256.ring.kid },
+        claims({ iat: NOW - 1500, exp: NOW - 600 }),
+      );
       await expect(check(typ).result).resolves.toEqual(INVALID);
     });
   });
@@ -280,5 +398,39 @@ describe('access tokens on jose', () => {
       const signature = createHmac('sha256', keys.HS256.forging).update(input).digest('base64url');
       await expect(check(`${input}.${signature}`, 'HS256').result).resolves.toEqual(INVALID);
     }
+  });
+
+  describe('the verified-token cache in the strategy', () => {
+    it('serves a token verified before without choosing a key again, and still checks revocation', async () => {
+      const revoked = new Set<string>();
+      const { run, findKey } = strategyOver('ES256', clockAt(NOW), undefined, revoked);
+      const familyId = randomUUID();
+      const token = forgeValid({ sid: familyId });
+      await expect(run(token)).resolves.toMatchObject({ ok: true, sessionId: familyId });
+      await expect(run(token)).resolves.toMatchObject({ ok: true, sessionId: familyId });
+      expect(findKey).toHaveBeenCalledTimes(1);
+      revoked.add(familyId);
+      await expect(run(token)).resolves.toEqual({ ok: false, code: 'TOKEN_REVOKED' });
+    });
+
+    it('lets a cached token expire with the clock, leeway included', async () => {
+      let now = NOW;
+      const clock = { now: () => now * 1000, nowSeconds: () => now };
+      const { run } = strategyOver('ES256', clock);
+      const token = forgeValid({ iat: NOW, exp: NOW + TTL });
+      await expect(run(token)).resolves.toMatchObject({ ok: true });
+      now = NOW + TTL + LEEWAY - 1;
+      await expect(run(token)).resolves.toMatchObject({ ok: true });
+      now = NOW + TTL + LEEWAY;
+      await expect(run(token)).resolves.toEqual(EXPIRED);
+    });
+
+    it('never caches a refusal: the same string is refused again, key lookup and all', async () => {
+      const { run, findKey } = strategyOver('ES256', clockAt(NOW));
+      const token = forgeValid({ iat: NOW - 10, exp: NOW - 10 + 10 * 365 * 24 * 3600 });
+      await expect(run(token)).resolves.toEqual(INVALID);
+      await expect(run(token)).resolves.toEqual(INVALID);
+      expect(findKey).toHaveBeenCalledTimes(2);
+    });
   });
 });
