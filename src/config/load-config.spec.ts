@@ -101,6 +101,7 @@ describe('loadConfig', () => {
       SESSION_SECRET: 'a'.repeat(40),
       JWT_ALGORITHM: 'HS256',
       JWT_SECRET: 'b'.repeat(40),
+      MAIL_URL: 'smtps://user:pass@smtp.example.com:465',
     };
 
     it('refuses production started with a retired HS256 secret `secret`, naming the variable', () => {
