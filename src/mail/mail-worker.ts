@@ -108,7 +108,7 @@ export class MailWorker implements OnApplicationBootstrap, BeforeApplicationShut
 
   private async claim(): Promise<ClaimedRow[]> {
     const claim = randomUUID();
-    const rows = await this.dataSource.query<[ClaimedMail[], number]>(
+    const rows = await this.dataSource.query<[ClaimedRow[], number]>(
       `UPDATE mail_outbox
           SET claim = $1, attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
         WHERE id IN (SELECT id FROM mail_outbox
