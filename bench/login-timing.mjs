@@ -8,8 +8,8 @@
 //   node bench/login-timing.mjs --url http://127.0.0.1:3000 --path /api/auth/password/forgot [--n 300]
 //     the same comparison for password-reset requests (202 either way): start the service with
 //     MAIL_IP_RATE_LIMIT=1000000 MAIL_ADDRESS_RATE_LIMIT=1000000 so every request for the known address
-//     really queues a mail; add --gap 50 (ms between requests) so that the mail queued for the known
-//     address after its answer does not slow the requests that follow it
+//     really leads to a mail; add --gap 50 (ms between requests) so that the worker resolving the known
+//     address's request into a mail does not slow the requests that follow it
 //   npm run build && node bench/login-timing.mjs --in-process [--n 300] [--cost 12]
 //     boots the built service in this process (embedded database) and calls LoginService directly, the code
 //     both login routes run, for use before the login routes exist.
@@ -55,8 +55,8 @@ async function measure(attempt) {
           [null, unknown],
           [email, wrong],
         ]) {
-      // Work a request leaves running after its answer (the reset mail of a known address) slows the next
-      // ones; a gap lets each request meet an idle service, so only its own answer is timed.
+      // Work a request leaves for after its answer (the worker's reset mail for a known address) slows the
+      // next ones; a gap lets each request meet an idle service, so only its own answer is timed.
       if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
       const start = process.hrtime.bigint();
       await attempt(

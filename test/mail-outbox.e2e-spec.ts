@@ -1,10 +1,13 @@
 import { Client } from 'pg';
 import request from 'supertest';
-import { sleep } from './support/clients';
+import { describeWith, REDIS_SERVER } from './support/binaries';
+import { expectError, sleep } from './support/clients';
 import { registerUser, RegisteredUser } from './support/factories';
 import { ensureBuilt, Instance, shareDatabase, SharedDatabase, spawnInstance } from './support/instances';
+import { RedisServer, startRedisServer } from './support/redis-server';
 import { SmtpSink, startSmtpSink } from './support/smtp-sink';
-import { createTestStorage, Env, TestStorage } from './support/test-app';
+import { proxyDatabase, TcpProxy } from './support/tcp-proxy';
+import { createTestStorage, Env, TEST_SERVERS, TestStorage } from './support/test-app';
 
 /** The outbox's guarantees across processes: a crash loses no mail, and many instances send each mail once. */
 describe('mail outbox across instances', () => {
@@ -64,14 +67,13 @@ describe('mail outbox across instances', () => {
   const outboxTemplates = async (recipient: string) =>
     (await outboxRows(recipient)).map((row) => row.template);
 
-  it('sends, from another instance, the mail of an instance killed between commit and send', async () => {
-    // This instance's worker would first look in a minute: it dies before it sends anything.
+  it('keeps the mail of an instance killed right after its 202s: another instance sends it', async () => {
+    // This instance's worker would first look in a minute: it dies before it sends or resolves anything.
     const doomed = await spawn({ MAIL_POLL_INTERVAL_MS: '60000' });
     const user = await registerUser(doomed.url);
     await request(doomed.url).post('/api/auth/password/forgot').send({ email: user.email }).expect(202);
-    // The reset mail is written after the 202 (see PasswordResetService); wait for its commit.
-    for (let i = 0; i < 100 && (await outboxTemplates(user.email)).length < 2; i += 1) await sleep(50);
-    expect(await outboxTemplates(user.email)).toEqual(['verify-email', 'password-reset']);
+    // Both are in the database by the time of the 202: registration's mail, and the reset request.
+    expect(await outboxTemplates(user.email)).toEqual(['verify-email', 'password-reset-request']);
     await doomed.stop('SIGKILL');
     expect(sink.to(user.email)).toHaveLength(0);
 
@@ -84,6 +86,10 @@ describe('mail outbox across instances', () => {
         .map((mail) => mail.subject)
         .sort(),
     ).toEqual(['Confirm your email address', 'Reset your password']);
+    // The request became the mail; once sent, its row keeps no link.
+    const rows = await outboxRows(user.email);
+    expect(rows.map((row) => row.template)).toEqual(['verify-email', 'password-reset']);
+    expect(rows.every((row) => row.sent_at && Object.keys(row.variables).length === 0)).toBe(true);
   });
 
   it('delays mail through an SMTP outage and then sends each mail once, with two instances', async () => {
@@ -121,5 +127,60 @@ describe('mail outbox across instances', () => {
           .sort(),
       ).toEqual(['Confirm your email address', 'Reset your password']);
     }
+  });
+});
+
+// The database cut while Redis stays: PostgreSQL mode keeps the shared Redis; embedded mode brings its own.
+describeWith(TEST_SERVERS.redis ? [] : [REDIS_SERVER], 'forgot while the database is unreachable', () => {
+  let storage: TestStorage;
+  let shared: SharedDatabase;
+  let privateRedis: RedisServer | undefined;
+  let proxy: TcpProxy;
+  let sink: SmtpSink;
+  let instance: Instance | undefined;
+
+  beforeAll(async () => {
+    ensureBuilt();
+    storage = await createTestStorage();
+    shared = await shareDatabase(storage.env);
+    if (!storage.env.REDIS_URL) privateRedis = await startRedisServer();
+    sink = await startSmtpSink();
+    const proxied = await proxyDatabase(shared.env);
+    proxy = proxied.proxy;
+    instance = await spawnInstance({
+      ...proxied.env,
+      REDIS_URL: storage.env.REDIS_URL ?? privateRedis!.url,
+      MAIL_URL: sink.url,
+      MAIL_POLL_INTERVAL_MS: '50',
+      MAIL_RETRY_BASE_MS: '200',
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await instance?.stop('SIGKILL');
+    await proxy?.close();
+    await privateRedis?.stop();
+    await sink?.stop();
+    await shared?.close();
+    await storage?.drop();
+  });
+
+  it('answers 503, not 202, while the request cannot be recorded; 202 and one mail once it can', async () => {
+    const { url } = instance!;
+    const user = await registerUser(url);
+    const resets = () => sink.to(user.email).filter((mail) => mail.subject === 'Reset your password');
+    proxy.cut();
+    try {
+      // The per-client limit (in Redis) passes; the request's row cannot be written.
+      const refused = await request(url).post('/api/auth/password/forgot').send({ email: user.email });
+      expectError(refused, 503, 'SERVICE_UNAVAILABLE');
+    } finally {
+      proxy.restore();
+    }
+    for (let i = 0; i < 100 && (await fetch(`${url}/health/ready`)).status !== 200; i += 1) await sleep(100);
+    await request(url).post('/api/auth/password/forgot').send({ email: user.email }).expect(202);
+    await sink.waitFor(() => resets().length === 1, 30_000);
+    await sleep(1000);
+    expect(resets()).toHaveLength(1);
   });
 });

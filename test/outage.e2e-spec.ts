@@ -4,7 +4,7 @@ import { registerUser, RegisteredUser, STRONG_PASSWORD } from './support/factori
 import { expectError, sessionLogin, SessionCaller, sleep, TokenCaller, tokenLogin } from './support/clients';
 import { ensureBuilt, Instance, shareDatabase, SharedDatabase, spawnInstance } from './support/instances';
 import { RedisServer, startRedisServer } from './support/redis-server';
-import { TcpProxy } from './support/tcp-proxy';
+import { proxyDatabase, TcpProxy } from './support/tcp-proxy';
 import { createTestStorage, Env, TEST_SERVERS, TestStorage } from './support/test-app';
 
 type Phase = 'before' | 'outage' | 'restoring' | 'recovered';
@@ -411,16 +411,9 @@ describe('outages: database cut while requests flow', () => {
     ensureBuilt();
     storage = await createTestStorage();
     shared = await shareDatabase(storage.env);
-    const database = new URL(shared.env.DATABASE_URL!);
-    const socketDir = database.searchParams.get('host');
-    proxy = await TcpProxy.start(
-      socketDir
-        ? { path: `${socketDir}/.s.PGSQL.5432` }
-        : { host: database.hostname, port: Number(database.port || 5432) },
-    );
-    const viaProxy = new URL(`postgresql://${database.username || 'postgres'}@127.0.0.1:${proxy.port}`);
-    viaProxy.pathname = database.pathname;
-    const env = { ...shared.env, ...commonEnv(), DATABASE_URL: viaProxy.toString() };
+    const proxied = await proxyDatabase(shared.env);
+    proxy = proxied.proxy;
+    const env = { ...proxied.env, ...commonEnv() };
     world = await prepare(await Promise.all([spawnInstance(env), spawnInstance(env)]));
   }, 180_000);
 

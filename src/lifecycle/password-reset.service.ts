@@ -1,10 +1,11 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { MailOutbox } from '../mail/mail-outbox';
-import { describeDuration } from '../mail/mail-templates';
+import { MailOutbox, MailRequest, QueuedMail } from '../mail/mail-outbox';
+import { describeDuration, MailVariables } from '../mail/mail-templates';
 import { LoginThrottle } from '../rate-limit/login-throttle';
 import { MailThrottle } from '../rate-limit/mail-throttle';
 import { SessionService } from '../session/session.service';
@@ -21,15 +22,14 @@ export interface PasswordReset {
 
 /**
  * Forgotten passwords. `request` answers alike for every well-formed address: it counts the client's
- * request, then does the lookup and the writing in the background, so neither its answer nor its timing
- * depends on whether an account has the address. `reset` uses the mailed token and signs the user out
- * everywhere.
+ * request and records it, the same row written by the same statement whatever the address, so neither its
+ * answer nor its timing depends on whether an account has the address, and an answered request survives a
+ * crash. The mail worker then resolves the row (`resolveRequest`): the lookup, the address's limit, the
+ * token and the mail, or nothing for an unknown address. `reset` uses the mailed token and signs the user
+ * out everywhere.
  */
 @Injectable()
-export class PasswordResetService implements BeforeApplicationShutdown {
-  private readonly logger = new Logger('PasswordReset');
-  private readonly inFlight = new Set<Promise<void>>();
-
+export class PasswordResetService implements OnModuleInit {
   constructor(
     private readonly users: UsersService,
     private readonly links: LinkTokens,
@@ -42,50 +42,56 @@ export class PasswordResetService implements BeforeApplicationShutdown {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  onModuleInit(): void {
+    this.outbox.resolveRequests('password-reset-request', (request) => this.resolveRequest(request));
+  }
+
   async request(rawEmail: string, client: ClientInfo): Promise<void> {
     const email = normalizeEmail(rawEmail);
     const problem = emailProblem(email);
     if (problem) throw AppError.validation('email', problem);
     await this.mailThrottle.consumeRequest('password_reset', client.ip);
-    const work = this.mailIfKnown(email, client)
-      .catch((error: unknown) => this.logger.error({ err: error }, 'password reset mail not queued'))
-      .finally(() => this.inFlight.delete(work));
-    this.inFlight.add(work);
+    // Who asked, for the audit entry the worker writes; erased with the row once resolved.
+    const asker: MailVariables = {};
+    if (client.ip !== undefined) asker.ip = client.ip;
+    if (client.userAgent !== undefined) asker.userAgent = client.userAgent;
+    await this.users.transaction((manager) =>
+      this.outbox.enqueueRequest(manager, { kind: 'password-reset-request', to: email, variables: asker }),
+    );
   }
 
-  /** Requests already answered still get their mail queued before the database closes. */
-  async beforeApplicationShutdown(): Promise<void> {
-    await Promise.all(this.inFlight);
-  }
-
-  private async mailIfKnown(email: string, client: ClientInfo): Promise<void> {
+  /**
+   * In the mail worker: past the address's limit, or for an address no account has, the request is dropped
+   * (the 202 was given long ago, so neither reveals anything); otherwise a new token voids the older ones
+   * and the reset mail takes the request's place.
+   */
+  private async resolveRequest(
+    request: MailRequest,
+  ): Promise<((manager: EntityManager) => Promise<QueuedMail>) | undefined> {
     try {
-      await this.mailThrottle.consumeRecipient('password_reset', email);
+      await this.mailThrottle.consumeRecipient('password_reset', request.to);
     } catch (error) {
-      // Past the address's limit the request is answered like any other, so a limit reveals nothing.
-      if (error instanceof AppError && error.code === 'RATE_LIMITED') return;
+      if (error instanceof AppError && error.code === 'RATE_LIMITED') return undefined;
       throw error;
     }
-    const user = await this.users.findByEmail(email);
-    if (!user) return;
+    const user = await this.users.findByEmail(request.to);
+    if (!user) return undefined;
+    const client: ClientInfo = { ip: request.variables.ip, userAgent: request.variables.userAgent };
     const ttlSeconds = this.config.mail.passwordResetTtlSeconds;
-    await this.users.transaction(async (manager) => {
+    return async (manager) => {
       const token = await this.links.issue(manager, {
         kind: 'password_reset',
         userId: user.id,
         email: user.email,
         ttlSeconds,
       });
-      await this.outbox.enqueue(manager, {
+      await this.audit.record('password.reset_requested', user.id, client, {}, manager);
+      return {
         template: 'password-reset',
         to: user.email,
-        variables: {
-          link: linkTo(this.config, 'password_reset', token),
-          ttl: describeDuration(ttlSeconds),
-        },
-      });
-      await this.audit.record('password.reset_requested', user.id, client, {}, manager);
-    });
+        variables: { link: linkTo(this.config, 'password_reset', token), ttl: describeDuration(ttlSeconds) },
+      };
+    };
   }
 
   /**

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import type { AppConfig } from '../config/app-config';
@@ -65,7 +65,9 @@ export class FileMailTransport extends MailTransport {
     const info = await this.transporter.sendMail(message(mail, this.host));
     await mkdir(this.directory, { recursive: true });
     const path = join(this.directory, `${new Date().toISOString().replace(/[:.]/g, '-')}-${mail.id}.eml`);
-    await writeFile(path, info.message as Buffer);
+    // Written aside and renamed: whoever watches the directory never reads half a mail.
+    await writeFile(`${path}.part`, info.message as Buffer);
+    await rename(`${path}.part`, path);
     this.logger.log(
       `mail "${mail.subject}" to ${mail.to} written to ${path}${mail.link ? `; link: ${mail.link}` : ''}`,
     );

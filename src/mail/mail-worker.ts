@@ -11,6 +11,7 @@ import type { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { returnedRows } from '../database/returned-rows';
 import { MetricsService } from '../metrics/metrics.service';
+import { MailOutbox, MailRequestKind } from './mail-outbox';
 import { MailTemplate, MailTemplates, MailVariables } from './mail-templates';
 import { MailTransport, SMTP_TIMEOUTS_MS } from './mail-transport';
 
@@ -23,9 +24,9 @@ export const CLAIM_SECONDS = 300;
 const BATCH = 10;
 const MAX_RETRY_MS = 60 * 60 * 1000;
 
-interface ClaimedMail {
+interface ClaimedRow {
   id: string;
-  template: MailTemplate;
+  template: MailTemplate | MailRequestKind;
   recipient: string;
   variables: MailVariables;
   attempts: number;
@@ -33,11 +34,16 @@ interface ClaimedMail {
   claim: string;
 }
 
+interface ClaimedMail extends ClaimedRow {
+  template: MailTemplate;
+}
+
 /**
  * Runs on every instance: claims due mail from the outbox (FOR UPDATE SKIP LOCKED, so two instances never
  * claim one row), sends it, and marks it sent or schedules a retry with doubling back-off. A mail is
  * retried until MAIL_RETRY_FOR has passed since it was queued. Its variables (the link) are erased once it
- * is sent or given up.
+ * is sent or given up. A request row is first resolved, in a transaction that holds the claim, into its
+ * mail (then sent like any other) or dropped.
  */
 @Injectable()
 export class MailWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -53,6 +59,7 @@ export class MailWorker implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly transport: MailTransport,
     private readonly templates: MailTemplates,
     private readonly metrics: MetricsService,
+    private readonly outbox: MailOutbox,
   ) {
     if (CLAIM_SECONDS * 1000 <= Object.values(SMTP_TIMEOUTS_MS).reduce((a, b) => a + b)) {
       throw new Error('a mail claim must outlast an SMTP exchange');
@@ -99,9 +106,9 @@ export class MailWorker implements OnApplicationBootstrap, BeforeApplicationShut
     }
   }
 
-  private async claim(): Promise<ClaimedMail[]> {
+  private async claim(): Promise<ClaimedRow[]> {
     const claim = randomUUID();
-    const rows = await this.dataSource.query<[ClaimedMail[], number]>(
+    const rows = await this.dataSource.query<[ClaimedRow[], number]>(
       `UPDATE mail_outbox
           SET claim = $1, attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
         WHERE id IN (SELECT id FROM mail_outbox
@@ -112,10 +119,48 @@ export class MailWorker implements OnApplicationBootstrap, BeforeApplicationShut
         RETURNING id, template, recipient, variables, attempts, created_at, claim`,
       [claim, CLAIM_SECONDS, BATCH],
     );
-    return returnedRows<ClaimedMail>(rows);
+    return returnedRows<ClaimedRow>(rows);
   }
 
-  private async deliver(mail: ClaimedMail): Promise<void> {
+  private async deliver(row: ClaimedRow): Promise<void> {
+    let mail: ClaimedMail | undefined;
+    try {
+      mail = await this.resolve(row);
+    } catch (error) {
+      // A request that could not be resolved (the database, the limiter) is retried like a failed send.
+      await this.failed(row, error);
+      return;
+    }
+    if (mail) await this.send(mail);
+  }
+
+  /** The mail a claimed row stands for; undefined when a request was dropped or the claim is gone. */
+  private async resolve(row: ClaimedRow): Promise<ClaimedMail | undefined> {
+    const resolver = this.outbox.resolverFor(row.template);
+    if (!resolver) return row as ClaimedMail;
+    const write = await resolver({
+      kind: row.template as MailRequestKind,
+      to: row.recipient,
+      variables: row.variables,
+    });
+    return this.dataSource.transaction(async (manager) => {
+      // Only the claim's holder may turn the row into a mail, or two instances could each mail a link.
+      const held = await manager.query<unknown[]>(
+        'SELECT 1 FROM mail_outbox WHERE id = $1 AND claim = $2 AND sent_at IS NULL FOR UPDATE',
+        [row.id, row.claim],
+      );
+      if (held.length === 0) return undefined;
+      if (!write) {
+        await manager.query('DELETE FROM mail_outbox WHERE id = $1', [row.id]);
+        return undefined;
+      }
+      const queued = await write(manager);
+      await this.outbox.replaceRequest(manager, row.id, queued);
+      return { ...row, template: queued.template, recipient: queued.to, variables: queued.variables };
+    });
+  }
+
+  private async send(mail: ClaimedMail): Promise<void> {
     const { template } = mail;
     try {
       const rendered = this.templates.render(template, mail.variables);
@@ -132,7 +177,7 @@ export class MailWorker implements OnApplicationBootstrap, BeforeApplicationShut
     );
   }
 
-  private async failed(mail: ClaimedMail, error: unknown): Promise<void> {
+  private async failed(mail: ClaimedRow, error: unknown): Promise<void> {
     const { template } = mail;
     this.metrics.mailFailures.inc({ template });
     const retryMs = Math.min(this.config.mail.retryBaseMs * 2 ** (mail.attempts - 1), MAX_RETRY_MS);

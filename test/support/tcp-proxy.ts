@@ -1,4 +1,5 @@
 import { connect, createServer, NetConnectOpts, Server, Socket } from 'node:net';
+import type { Env } from './test-app';
 
 type Mode = 'open' | 'cut' | 'blackhole';
 
@@ -100,4 +101,21 @@ function reset(socket: Socket): void {
   } catch {
     socket.destroy();
   }
+}
+
+/**
+ * A proxy in front of the database a SharedDatabase environment names (PostgreSQL's port, or the embedded
+ * server's socket), and that environment pointed through it.
+ */
+export async function proxyDatabase(env: Env): Promise<{ proxy: TcpProxy; env: Env }> {
+  const database = new URL(env.DATABASE_URL!);
+  const socketDir = database.searchParams.get('host');
+  const proxy = await TcpProxy.start(
+    socketDir
+      ? { path: `${socketDir}/.s.PGSQL.5432` }
+      : { host: database.hostname, port: Number(database.port || 5432) },
+  );
+  const viaProxy = new URL(`postgresql://${database.username || 'postgres'}@127.0.0.1:${proxy.port}`);
+  viaProxy.pathname = database.pathname;
+  return { proxy, env: { ...env, DATABASE_URL: viaProxy.toString() } };
 }
