@@ -12,6 +12,10 @@ export const AUDIT_TYPES = [
   'password.changed',
   'role.changed',
   'user.deleted',
+  'mfa.enabled',
+  'mfa.disabled',
+  'mfa.failed',
+  'mfa.recovery_code_used',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

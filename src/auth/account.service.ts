@@ -4,6 +4,7 @@ import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import type { Principal } from '../common/principal';
+import { MfaService } from '../mfa/mfa.service';
 import { LoginThrottle } from '../rate-limit/login-throttle';
 import { SessionService } from '../session/session.service';
 import { RefreshFamilies } from '../token/refresh-families.service';
@@ -19,6 +20,7 @@ export class AccountService {
     private readonly families: RefreshFamilies,
     private readonly audit: AuditService,
     private readonly throttle: LoginThrottle,
+    private readonly mfa: MfaService,
   ) {}
 
   /**
@@ -27,12 +29,13 @@ export class AccountService {
    */
   async changePassword(
     principal: Principal,
-    passwords: { currentPassword: string; newPassword: string },
+    passwords: { currentPassword: string; newPassword: string; code?: string },
     client: ClientInfo,
     request: Request,
   ): Promise<void> {
     const user = await this.caller(principal);
     await this.confirmPassword(user, passwords.currentPassword, 'currentPassword', client);
+    await this.mfa.verifyStepUp(user, passwords.code, client);
     const passwordHash = await this.users.hashNewPassword(passwords.newPassword);
     const ownFamily = principal.method === 'token' ? principal.sessionId : undefined;
     const revokedBefore = await this.users.transaction(async (manager) => {
@@ -55,9 +58,11 @@ export class AccountService {
     password: string,
     client: ClientInfo,
     request: Request,
+    code?: string,
   ): Promise<void> {
     const user = await this.caller(principal);
     await this.confirmPassword(user, password, 'password', client);
+    await this.mfa.verifyStepUp(user, code, client);
     await this.users.transaction(async (manager) => {
       await this.audit.forget(user.id, manager);
       await this.audit.record('user.deleted', user.id, undefined, {}, manager);
@@ -97,12 +102,7 @@ export class AccountService {
   }
 
   /** Re-proving the password counts towards the account's login limit, so a stolen session cannot guess it. */
-  private async confirmPassword(
-    user: User,
-    password: string,
-    field: string,
-    client: ClientInfo,
-  ): Promise<void> {
+  async confirmPassword(user: User, password: string, field: string, client: ClientInfo): Promise<void> {
     await this.throttle.assertLoginAllowed(user.email, client.ip);
     if (await this.users.checkPassword(user, password)) {
       await this.throttle.recordLoginSuccess(user.email);

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { PassportModule } from '@nestjs/passport';
 import { AuditModule } from '../audit/audit.module';
+import { MfaModule } from '../mfa/mfa.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { SessionModule } from '../session/session.module';
 import { TokenModule } from '../token/token.module';
@@ -11,6 +12,7 @@ import { AnyAuthGuard } from './any-auth.guard';
 import { LocalStrategy } from './local.strategy';
 import { LoginService } from './login.service';
 import { MeController } from './me.controller';
+import { MfaController, MfaLoginController } from './mfa.controller';
 import { RegisterController } from './register.controller';
 import { RegistrationService } from './registration.service';
 import { RolesGuard } from './roles.guard';
@@ -18,15 +20,18 @@ import { SessionAuthController } from './session-auth.controller';
 import { SignIns } from './sign-ins.service';
 import { TokenAuthController } from './token-auth.controller';
 import { TokenRefreshService } from './token-refresh.service';
+import { TokenResponder } from './token-response';
 
 @Module({
-  imports: [PassportModule, UsersModule, AuditModule, SessionModule, TokenModule, RateLimitModule],
+  imports: [PassportModule, UsersModule, AuditModule, SessionModule, TokenModule, RateLimitModule, MfaModule],
   controllers: [
     RegisterController,
     SessionAuthController,
     TokenAuthController,
     MeController,
     AdminController,
+    MfaLoginController,
+    MfaController,
   ],
   providers: [
     LoginService,
@@ -37,6 +42,7 @@ import { TokenRefreshService } from './token-refresh.service';
     RolesGuard,
     SignIns,
     AccountService,
+    TokenResponder,
   ],
 })
 export class AuthModule {}

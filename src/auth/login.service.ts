@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
+import { MfaService } from '../mfa/mfa.service';
 import { LoginThrottle } from '../rate-limit/login-throttle';
 import { normalizeEmail } from '../users/credentials';
 import { User } from '../users/user.entity';
@@ -19,6 +20,7 @@ export class LoginService {
     private readonly users: UsersService,
     private readonly audit: AuditService,
     private readonly throttle: LoginThrottle,
+    private readonly mfa: MfaService,
   ) {}
 
   async verifyCredentials(rawEmail: string, password: string, client: ClientInfo): Promise<User> {
@@ -31,7 +33,8 @@ export class LoginService {
       await this.audit.record('login.failed', user?.id ?? null, client, { reason: 'invalid_credentials' });
       throw new AppError('INVALID_CREDENTIALS');
     }
-    await this.throttle.recordLoginSuccess(email);
+    // With a second factor to come, the account's failures are cleared only when the code is right.
+    if (!(await this.mfa.hasFactor(user.id))) await this.throttle.recordLoginSuccess(email);
     return user;
   }
 }

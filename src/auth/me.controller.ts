@@ -52,6 +52,7 @@ export class MeController {
         method: principal.method,
         sessionId: principal.sessionId,
         expiresAt: principal.expiresAt.toISOString(),
+        mfa: principal.mfa,
       },
     };
   }
@@ -102,7 +103,7 @@ export class MeController {
     summary: 'Change the password; every other sign-in is revoked, a cookie session gets a new id',
   })
   @ApiNoContentResponse({ description: 'Changed' })
-  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'RATE_LIMITED')
+  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'MFA_REQUIRED', 'MFA_INVALID', 'RATE_LIMITED')
   async changePassword(
     @CurrentUser() principal: Principal,
     @Body() body: ChangePasswordDto,
@@ -116,13 +117,13 @@ export class MeController {
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete the account; its sessions and tokens stop working at once' })
   @ApiNoContentResponse({ description: 'Deleted' })
-  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'RATE_LIMITED')
+  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'MFA_REQUIRED', 'MFA_INVALID', 'RATE_LIMITED')
   async deleteAccount(
     @CurrentUser() principal: Principal,
     @Body() body: DeleteAccountDto,
     @Client() client: ClientInfo,
     @Req() request: Request,
   ): Promise<void> {
-    await this.account.deleteAccount(principal, body.password, client, request);
+    await this.account.deleteAccount(principal, body.password, client, request, body.code);
   }
 }

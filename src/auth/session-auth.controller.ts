@@ -1,5 +1,12 @@
 import { Body, Controller, Get, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExtraModels,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { Request } from 'express';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
@@ -7,12 +14,14 @@ import { Client, ClientInfo } from '../common/client-info';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
 import { Public } from '../common/public.decorator';
+import { MfaService } from '../mfa/mfa.service';
 import { SessionAuth } from '../session/session.guard';
 import { SessionService } from '../session/session.service';
 import { TrustedOriginGuard } from '../session/trusted-origin.guard';
 import { toPublicUser, User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { VerifiedUser } from './authenticated-user.decorator';
+import { MfaChallengeDto } from './dto/mfa.dto';
 import { LoginDto, SessionInfoResponseDto, SessionLoginResponseDto } from './dto/session.dto';
 import { LocalAuthGuard } from './local-auth.guard';
 
@@ -26,6 +35,7 @@ export class SessionAuthController {
     private readonly sessions: SessionService,
     private readonly users: UsersService,
     private readonly audit: AuditService,
+    private readonly mfa: MfaService,
   ) {}
 
   @Post('login')
@@ -33,14 +43,24 @@ export class SessionAuthController {
   @Public()
   @UseGuards(TrustedOriginGuard, LocalAuthGuard)
   @ApiOperation({ summary: 'Log in with email and password; sets the session cookie' })
-  @ApiOkResponse({ type: SessionLoginResponseDto })
+  @ApiExtraModels(SessionLoginResponseDto, MfaChallengeDto)
+  @ApiOkResponse({
+    description:
+      'The session, or, for a user with a second factor, the challenge to answer at /api/auth/mfa/verify',
+    schema: {
+      oneOf: [{ $ref: getSchemaPath(SessionLoginResponseDto) }, { $ref: getSchemaPath(MfaChallengeDto) }],
+    },
+  })
   @ApiErrors(...BODY_ERRORS, 'INVALID_CREDENTIALS', 'CSRF_FAILED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
   async login(
     @Body() _body: LoginDto,
     @VerifiedUser() user: User,
     @Client() client: ClientInfo,
     @Req() request: Request,
-  ): Promise<SessionLoginResponseDto> {
+  ): Promise<SessionLoginResponseDto | MfaChallengeDto> {
+    if (await this.mfa.hasFactor(user.id)) {
+      return this.mfa.beginLogin(user, { method: 'session', refreshInCookie: false });
+    }
     const started = await this.sessions.start(request, user, client);
     await this.audit.record('login.succeeded', user.id, client, { method: 'session' });
     return {

@@ -1,5 +1,12 @@
 import { Body, Controller, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExtraModels,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Client, ClientInfo } from '../common/client-info';
 import { assertTrustedOrigin, CSRF_HEADER } from '../common/csrf';
@@ -9,42 +16,49 @@ import { Public } from '../common/public.decorator';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { BearerAuth } from '../token/jwt.guard';
 import { Presentation, RefreshFamilies, TokenGrant } from '../token/refresh-families.service';
-import { toPublicUser, User } from '../users/user.entity';
+import { MfaService } from '../mfa/mfa.service';
+import { User } from '../users/user.entity';
+import { MfaChallengeDto } from './dto/mfa.dto';
 import { RefreshTokenDto, TokenLoginDto, TokenResponseDto } from './dto/token.dto';
 import { LocalAuthGuard } from './local-auth.guard';
 import { TokenRefreshService } from './token-refresh.service';
-
-const COOKIE_PATH = '/api/auth/token';
+import { TokenResponder } from './token-response';
 
 @ApiTags('auth')
 @Controller('api/auth/token')
 export class TokenAuthController {
-  private readonly cookieName: string;
-
   constructor(
     private readonly families: RefreshFamilies,
     private readonly refreshes: TokenRefreshService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {
-    this.cookieName = config.session.cookieSecure ? '__Secure-rt' : 'rt';
-  }
+    private readonly responder: TokenResponder,
+    private readonly mfa: MfaService,
+  ) {}
 
   @Post('login')
   @HttpCode(200)
   @Public()
   @UseGuards(LocalAuthGuard)
   @ApiOperation({ summary: 'Log in for an access token and a refresh token' })
-  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiExtraModels(TokenResponseDto, MfaChallengeDto)
+  @ApiOkResponse({
+    description:
+      'The tokens, or, for a user with a second factor, the challenge to answer at /api/auth/mfa/verify',
+    schema: { oneOf: [{ $ref: getSchemaPath(TokenResponseDto) }, { $ref: getSchemaPath(MfaChallengeDto) }] },
+  })
   @ApiErrors(...BODY_ERRORS, 'INVALID_CREDENTIALS', 'CSRF_FAILED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
   async login(
     @Body() body: TokenLoginDto,
     @Req() request: Request & { user?: User },
     @Res({ passthrough: true }) response: Response,
     @Client() client: ClientInfo,
-  ): Promise<TokenResponseDto> {
+  ): Promise<TokenResponseDto | MfaChallengeDto> {
     const viaCookie = body.refreshTokenInCookie === true;
     // A login that sets a cookie is a cookie-borne credential: refuse cross-site callers (login CSRF).
     if (viaCookie) assertTrustedOrigin(request, this.config);
+    if (await this.mfa.hasFactor(request.user!.id)) {
+      return this.mfa.beginLogin(request.user!, { method: 'token', refreshInCookie: viaCookie });
+    }
     const grant = await this.families.start(request.user!, client, viaCookie);
     return this.reply(grant, viaCookie, response);
   }
@@ -95,13 +109,13 @@ export class TokenAuthController {
   ): Promise<void> {
     const presentation = this.presentation(body, request);
     await this.families.logout(principal.userId, principal.sessionId, presentation, client);
-    if (presentation?.viaCookie) response.clearCookie(this.cookieName, this.cookieOptions());
+    if (presentation?.viaCookie) this.responder.clearCookie(response);
   }
 
   /** The refresh token from the body, else from the cookie, which then needs the CSRF checks. */
   private presentation(body: RefreshTokenDto, request: Request): Presentation | undefined {
     if (body.refreshToken !== undefined) return { refreshToken: body.refreshToken, viaCookie: false };
-    const fromCookie = readCookie(request.headers.cookie, this.cookieName);
+    const fromCookie = readCookie(request.headers.cookie, this.responder.cookieName);
     if (fromCookie === undefined) return undefined;
     assertTrustedOrigin(request, this.config);
     const csrfHeader = request.headers[CSRF_HEADER];
@@ -113,31 +127,7 @@ export class TokenAuthController {
   }
 
   private reply(grant: TokenGrant, viaCookie: boolean, response: Response): TokenResponseDto {
-    const now = Date.now();
-    const refreshExpiresIn = Math.max(0, Math.round((grant.refreshExpiresAt.getTime() - now) / 1000));
-    response.setHeader('Cache-Control', 'no-store');
-    const common = {
-      tokenType: 'Bearer' as const,
-      accessToken: grant.accessToken,
-      expiresIn: Math.max(0, Math.round((grant.accessExpiresAt.getTime() - now) / 1000)),
-      refreshExpiresIn,
-      user: toPublicUser(grant.user),
-    };
-    if (!viaCookie) return { ...common, refreshToken: grant.refreshToken };
-    response.cookie(this.cookieName, grant.refreshToken, {
-      ...this.cookieOptions(),
-      maxAge: refreshExpiresIn * 1000,
-    });
-    return { ...common, csrfToken: grant.csrfToken };
-  }
-
-  private cookieOptions() {
-    return {
-      httpOnly: true,
-      secure: this.config.session.cookieSecure,
-      sameSite: 'strict' as const,
-      path: COOKIE_PATH,
-    };
+    return this.responder.reply(grant, viaCookie, response);
   }
 }
 

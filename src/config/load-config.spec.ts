@@ -50,6 +50,10 @@ describe('loadConfig', () => {
     ['TRUST_PROXY', 'everyone'],
     ['LOG_LEVEL', 'loud'],
     ['SESSION_SECRET', 'changeme'],
+    ['MFA_ENCRYPTION_KEY', 'changeme'],
+    ['MFA_ENCRYPTION_KEY', 'c2hvcnQ='],
+    ['MFA_ENCRYPTION_KEY', '0'.repeat(64)],
+    ['MFA_PREVIOUS_ENCRYPTION_KEYS', 'too-short'],
   ])('names %s when it is %p', (name, value) => {
     expect(problemsOf({ [name]: value }).join('\n')).toContain(name);
   });
@@ -58,6 +62,16 @@ describe('loadConfig', () => {
     const problems = problemsOf({ NODE_ENV: 'production' }).join('\n');
     expect(problems).toContain('SESSION_SECRET');
     expect(problems).toContain('JWT_PRIVATE_KEY');
+    expect(problems).toContain('MFA_ENCRYPTION_KEY');
+  });
+
+  it('reads MFA keys as hex or base64, the current one and the retired ones', () => {
+    const hex = 'ab'.repeat(16) + 'cd'.repeat(16);
+    const base64 = Buffer.alloc(32, 7).fill(9, 0, 1).toString('base64');
+    const config = loadConfig({ MFA_ENCRYPTION_KEY: hex, MFA_PREVIOUS_ENCRYPTION_KEYS: base64 });
+    expect(config.mfa.encryptionKey).toEqual(Buffer.from(hex, 'hex'));
+    expect(config.mfa.previousEncryptionKeys).toEqual([Buffer.from(base64, 'base64')]);
+    expect(config.mfa.issuer).toBe('Auth service');
   });
 
   it('turns on secure cookies in production', () => {
@@ -66,6 +80,7 @@ describe('loadConfig', () => {
       SESSION_SECRET: 'a'.repeat(40),
       JWT_ALGORITHM: 'HS256',
       JWT_SECRET: 'b'.repeat(40),
+      MFA_ENCRYPTION_KEY: '0123456789abcdef'.repeat(4),
     });
     expect(config.session.cookieSecure).toBe(true);
   });

@@ -65,6 +65,7 @@ export class SessionAuthenticator {
       method: 'session',
       sessionId: session.publicId,
       expiresAt: new Date(expiresAt),
+      mfa: session.mfa === true,
     };
   }
 

@@ -38,6 +38,7 @@ const SESSION_FIELDS = [
   'createdAt',
   'lastSeenAt',
   'csrfToken',
+  'mfa',
   'userAgent',
   'ip',
 ] as const satisfies (keyof SessionData)[];
@@ -60,6 +61,7 @@ export class SessionService {
     request: Request,
     user: { id: string; revokedBefore: Date | null },
     client: ClientInfo,
+    options: { mfa?: boolean } = {},
   ): Promise<StartedSession> {
     const previous = request.session;
     const replaced = previous.userId && previous.publicId ? [previous.userId, previous.publicId] : undefined;
@@ -76,6 +78,7 @@ export class SessionService {
       createdAt: now,
       lastSeenAt: now,
       csrfToken: newCsrfToken(),
+      mfa: options.mfa === true,
       userAgent: client.userAgent,
       ip: client.ip,
     } satisfies Omit<SessionData, 'cookie'>);

@@ -45,6 +45,7 @@ function claims(overrides: Record<string, unknown> = {}): Record<string, unknown
     role: 'user',
     sid: randomUUID(),
     jti: randomUUID(),
+    amr: ['pwd'],
     iat: NOW - 10,
     exp: NOW + 890,
     ...overrides,

@@ -15,9 +15,13 @@ export interface AccessTokenClaims {
   role: Role;
   sid: string;
   jti: string;
+  /** How the login proved itself (RFC 8176): `pwd`, and `otp` after a second factor. */
+  amr: AuthMethodReference[];
   iat: number;
   exp: number;
 }
+
+export type AuthMethodReference = 'pwd' | 'otp';
 
 export interface MintedAccessToken {
   token: string;
@@ -53,6 +57,7 @@ export class AccessTokens {
   async mint(
     user: { id: string; role: Role } & RevocationStamps,
     familyId: string,
+    mfa: boolean,
   ): Promise<MintedAccessToken> {
     // iat has whole seconds: a token minted in the same second as a revocation must still count as after it.
     const iat = Math.max(Math.floor(Date.now() / 1000), revocationSecond(user));
@@ -64,6 +69,7 @@ export class AccessTokens {
       role: user.role,
       sid: familyId,
       jti: randomUUID(),
+      amr: mfa ? ['pwd', 'otp'] : ['pwd'],
       iat,
       exp,
     };

@@ -79,8 +79,8 @@ export class RefreshFamilies {
     });
   }
 
-  /** A new family for a login that just passed its credential check. */
-  async start(user: User, client: ClientInfo, viaCookie: boolean): Promise<TokenGrant> {
+  /** A new family for a login that just passed its credential check (`mfa`: and a second factor). */
+  async start(user: User, client: ClientInfo, viaCookie: boolean, mfa = false): Promise<TokenGrant> {
     const now = new Date();
     const { refreshTtlSeconds, refreshIdleTtlSeconds } = this.config.token;
     const expiresAt = new Date(now.getTime() + refreshTtlSeconds * 1000);
@@ -96,6 +96,7 @@ export class RefreshFamilies {
           userAgent: client.userAgent ?? null,
           ip: client.ip?.slice(0, 64) ?? null,
           csrfTokenHash: csrfToken ? sha256(csrfToken) : null,
+          mfa,
           revokedAt: null,
           revokeReason: null,
         }),
@@ -109,12 +110,12 @@ export class RefreshFamilies {
         'login.succeeded',
         user.id,
         client,
-        { method: 'token', familyId: created.id },
+        { method: 'token', familyId: created.id, mfa },
         manager,
       );
       return created;
     });
-    const access = await this.accessTokens.mint(user, family.id);
+    const access = await this.accessTokens.mint(user, family.id, mfa);
     return {
       accessToken: access.token,
       accessExpiresAt: access.expiresAt,
@@ -209,7 +210,7 @@ export class RefreshFamilies {
       family.expiresAt,
     );
     const refreshToken = newOpaqueToken();
-    const access = await this.accessTokens.mint(user, family.id);
+    const access = await this.accessTokens.mint(user, family.id, family.mfa);
     const sealed: SealedGrant = {
       accessToken: access.token,
       accessExpiresAt: access.expiresAt.toISOString(),

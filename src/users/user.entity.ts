@@ -29,6 +29,10 @@ export class User {
   @Column({ name: 'tokens_revoked_before', type: 'timestamptz', nullable: true })
   tokensRevokedBefore!: Date | null;
 
+  /** Whether the user has a confirmed second factor (the factor itself lives in the mfa module's tables). */
+  @Column({ name: 'mfa_enabled', type: 'boolean', default: false })
+  mfaEnabled!: boolean;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 
@@ -42,17 +46,19 @@ export interface PublicUser {
   email: string;
   displayName: string | null;
   role: Role;
+  mfaEnabled: boolean;
   createdAt: string;
 }
 
 export function toPublicUser(
-  user: Pick<User, 'id' | 'email' | 'displayName' | 'role' | 'createdAt'>,
+  user: Pick<User, 'id' | 'email' | 'displayName' | 'role' | 'mfaEnabled' | 'createdAt'>,
 ): PublicUser {
   return {
     id: user.id,
     email: user.email,
     displayName: user.displayName,
     role: user.role,
+    mfaEnabled: user.mfaEnabled,
     createdAt: user.createdAt.toISOString(),
   };
 }

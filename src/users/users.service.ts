@@ -26,6 +26,7 @@ const STATE_COLUMNS = {
   email: true,
   displayName: true,
   role: true,
+  mfaEnabled: true,
   createdAt: true,
   revokedBefore: true,
   tokensRevokedBefore: true,
@@ -164,6 +165,12 @@ export class UsersService implements OnApplicationBootstrap {
 
   async setRole(userId: string, role: Role, manager: EntityManager): Promise<void> {
     await this.stamp(userId, 'tokensRevokedBefore', manager, { role });
+  }
+
+  /** Written by the mfa module in the transaction that confirms or removes the factor. */
+  async setMfaEnabled(userId: string, enabled: boolean, manager: EntityManager): Promise<void> {
+    await manager.getRepository(User).update({ id: userId }, { mfaEnabled: enabled });
+    await this.revocations.changed(manager, [stateKey(userId)]);
   }
 
   revokeAll(userId: string, manager: EntityManager = this.users.manager): Promise<Date> {

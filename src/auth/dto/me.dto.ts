@@ -1,6 +1,8 @@
-import { ApiProperty } from '@nestjs/swagger';
-import { IsString, IsUUID, MaxLength } from 'class-validator';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
 import { UserDto } from './user.response';
+
+const STEP_UP_CODE = 'Required when the user has a second factor: a TOTP code or a recovery code';
 
 export class AuthInfoDto {
   @ApiProperty({ enum: ['session', 'token'] }) method!: 'session' | 'token';
@@ -8,6 +10,7 @@ export class AuthInfoDto {
   sessionId!: string;
   @ApiProperty({ format: 'date-time', description: 'When this credential stops working unless renewed' })
   expiresAt!: string;
+  @ApiProperty({ description: 'Whether this sign-in passed a second factor' }) mfa!: boolean;
 }
 
 export class MeResponseDto {
@@ -43,6 +46,12 @@ export class ChangePasswordDto {
   @IsString()
   @MaxLength(1024)
   newPassword!: string;
+
+  @ApiPropertyOptional({ description: STEP_UP_CODE })
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  code?: string;
 }
 
 export class DeleteAccountDto {
@@ -50,4 +59,10 @@ export class DeleteAccountDto {
   @IsString()
   @MaxLength(1024)
   password!: string;
+
+  @ApiPropertyOptional({ description: STEP_UP_CODE })
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  code?: string;
 }

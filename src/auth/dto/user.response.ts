@@ -5,6 +5,7 @@ export class UserDto {
   @ApiProperty({ example: 'alice@example.com' }) email!: string;
   @ApiProperty({ type: String, nullable: true, example: 'Alice' }) displayName!: string | null;
   @ApiProperty({ enum: ['user', 'admin'] }) role!: 'user' | 'admin';
+  @ApiProperty({ description: 'Whether the user has a confirmed second factor (TOTP)' }) mfaEnabled!: boolean;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
 }
 
