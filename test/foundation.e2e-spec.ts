@@ -41,6 +41,7 @@ describe('foundation: register, errors, platform, operations', () => {
         email: 'mixed.case@example.com',
         displayName: 'Mixed',
         role: 'user',
+        mfaEnabled: false,
         createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/),
       });
       expect(JSON.stringify(response.body)).not.toMatch(/\$2[aby]\$/);

@@ -78,9 +78,10 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
           email: user.email,
           displayName: 'Me Myself',
           role: 'user',
+          mfaEnabled: false,
           createdAt: expect.any(String),
         },
-        auth: { method, sessionId: expect.any(String), expiresAt: expect.any(String) },
+        auth: { method, sessionId: expect.any(String), expiresAt: expect.any(String), mfa: false },
       });
       expect(Date.parse((response.body as { auth: { expiresAt: string } }).auth.expiresAt)).toBeGreaterThan(
         Date.now(),
@@ -397,7 +398,14 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
       expect(items).toHaveLength(3);
       expect(new Set(items.map((item) => item.email)).size).toBe(3);
       for (const item of items)
-        expect(Object.keys(item).sort()).toEqual(['createdAt', 'displayName', 'email', 'id', 'role']);
+        expect(Object.keys(item).sort()).toEqual([
+          'createdAt',
+          'displayName',
+          'email',
+          'id',
+          'mfaEnabled',
+          'role',
+        ]);
       const all = await get(caller, '/api/admin/users').expect(200);
       expect(all.body).toMatchObject({ page: 1, limit: 20 });
       for (const bad of ['limit=101', 'limit=0', 'page=0', 'page=abc', 'unknown=1']) {

@@ -15,8 +15,11 @@ export interface AccessTokenClaims {
   role: Role;
   sid: string;
   jti: string;
-  /** How the login proved itself (RFC 8176): `pwd`, and `otp` after a second factor. */
-  amr: AuthMethodReference[];
+  /**
+   * How the login proved itself (RFC 8176): `pwd`, and `otp` after a second factor. Always minted; absent
+   * only from tokens minted before the second factor existed, which stay valid until they expire.
+   */
+  amr?: AuthMethodReference[];
   iat: number;
   exp: number;
 }

@@ -78,7 +78,7 @@ export class BearerAuthenticator {
       method: 'token',
       sessionId: claims.sid,
       expiresAt: new Date(claims.exp * 1000),
-      mfa: claims.amr.includes('otp'),
+      mfa: claims.amr?.includes('otp') === true,
     };
   }
 
