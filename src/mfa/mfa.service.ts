@@ -299,12 +299,19 @@ export class MfaService implements OnApplicationBootstrap {
 
   private async remove(userId: string, client: ClientInfo, detail: { by: string }): Promise<void> {
     await this.users.transaction(async (manager) => {
-      const removed = await manager.getRepository(TotpFactor).delete({ userId });
+      const removed = await manager
+        .createQueryBuilder()
+        .delete()
+        .from(TotpFactor)
+        .where('user_id = :userId', { userId })
+        .returning(['confirmedAt'])
+        .execute();
+      // Dropping a pending enrolment disables nothing; only an active factor's removal is audited.
+      const wasActive = (removed.raw as { confirmed_at: Date | null }[]).some((row) => row.confirmed_at);
       await manager.getRepository(RecoveryCode).delete({ userId });
       await manager.getRepository(PendingLogin).delete({ userId });
       await this.users.setMfaEnabled(userId, false, manager);
-      if ((removed.affected ?? 0) > 0)
-        await this.audit.record('mfa.disabled', userId, client, detail, manager);
+      if (wasActive) await this.audit.record('mfa.disabled', userId, client, detail, manager);
     });
   }
 }
