@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { keyIdOf } from '../src/mfa/mfa-keyring';
 import { TotpClock } from '../src/mfa/totp-clock';
 import {
   asBearer,
@@ -560,4 +562,57 @@ describe('second factor (TOTP)', () => {
     expect(verified.status).toBe(200);
     return asSession(sessionCookieOf(verified)!, (verified.body as { csrfToken: string }).csrfToken);
   }
+});
+
+describe('second factor: rotating MFA_ENCRYPTION_KEY', () => {
+  let storage: TestStorage;
+
+  beforeAll(async () => {
+    storage = await createTestStorage();
+  });
+
+  afterAll(async () => {
+    await storage?.drop();
+  });
+
+  it('keeps factors working across a rotation and re-seals them under the new key at start', async () => {
+    const oldKey = randomBytes(32).toString('base64');
+    const newKey = randomBytes(32).toString('hex');
+    const first = await startApp({ ...storage.env, MFA_ENCRYPTION_KEY: oldKey });
+    const user = await registerUser(first.url);
+    const factor = await enrolSecondFactor(first.url, await tokenLogin(first.url, user), user.password);
+    await first.close();
+
+    const keyIds = async (running: RunningApp): Promise<string[]> => {
+      const rows: { key_id: string }[] = await running.app
+        .get(DataSource)
+        .query('SELECT DISTINCT key_id FROM mfa_totp');
+      return rows.map((row) => row.key_id);
+    };
+
+    // The new key current, the old one retired but still configured: the secret is re-sealed at start.
+    const rotated = await startApp({
+      ...storage.env,
+      MFA_ENCRYPTION_KEY: newKey,
+      MFA_PREVIOUS_ENCRYPTION_KEYS: oldKey,
+    });
+    const [resealed] = await keyIds(rotated);
+    expect(resealed).toBe(keyIdOf(Buffer.from(newKey, 'hex')));
+    const recovery = await verifyMfa(
+      rotated.url,
+      await loginChallenge(rotated.url, user, 'token'),
+      factor.recoveryCodes[0],
+    );
+    expect(recovery.status).toBe(200);
+    await rotated.close();
+
+    // The old key dropped: the TOTP secret opens under the new key alone.
+    const after = await startApp({ ...storage.env, MFA_ENCRYPTION_KEY: newKey });
+    expect(await keyIds(after)).toEqual([resealed]);
+    const code = totpAt(factor.secret, Date.now() + STEP_MS);
+    expect((await verifyMfa(after.url, await loginChallenge(after.url, user, 'session'), code)).status).toBe(
+      200,
+    );
+    await after.close();
+  });
 });

@@ -27,6 +27,10 @@ export class MfaKeyring {
     this.keys.set(this.currentKeyId, current);
   }
 
+  knows(keyId: string): boolean {
+    return this.keys.has(keyId);
+  }
+
   seal(secret: Buffer, userId: string): SealedSecret {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentKeyId)!, iv);

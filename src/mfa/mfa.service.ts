@@ -69,7 +69,12 @@ export class MfaService implements OnApplicationBootstrap {
   /** Re-seals secrets still under a retired key, so that key can be dropped once every instance ran this. */
   async onApplicationBootstrap(): Promise<void> {
     const stale = await this.factors.find({ where: { keyId: Not(this.keyring.currentKeyId) } });
+    const unreadable = new Set<string>();
     for (const factor of stale) {
+      if (!this.keyring.knows(factor.keyId)) {
+        unreadable.add(factor.keyId);
+        continue;
+      }
       const sealed = this.keyring.seal(this.secretOf(factor), factor.userId);
       // Only if nobody replaced or re-sealed it meanwhile.
       await this.factors.update(
@@ -77,7 +82,12 @@ export class MfaService implements OnApplicationBootstrap {
         { secretCiphertext: sealed.ciphertext, keyId: sealed.keyId },
       );
     }
-    if (stale.length > 0) this.logger.log(`re-sealed ${stale.length} TOTP secrets under the current MFA key`);
+    const resealed = stale.filter((factor) => !unreadable.has(factor.keyId)).length;
+    if (resealed > 0) this.logger.log(`re-sealed ${resealed} TOTP secrets under the current MFA key`);
+    // Their users cannot pass the second factor until the key is configured again or an admin removes it.
+    for (const keyId of unreadable) {
+      this.logger.warn(`TOTP secrets sealed under MFA key ${keyId}, which is not configured`);
+    }
   }
 
   /** Whether the user has a confirmed factor; from the cached user state, as every request reads it. */
@@ -317,7 +327,10 @@ export class MfaService implements OnApplicationBootstrap {
 }
 
 function alreadyActive(): AppError {
-  return AppError.validation('code', 'a second factor is already active: remove it before enrolling again');
+  return new AppError(
+    'VALIDATION_FAILED',
+    'A second factor is already active: remove it before enrolling again',
+  );
 }
 
 function sha256(value: string): string {
