@@ -45,6 +45,7 @@ function claims(overrides: Record<string, unknown> = {}): Record<string, unknown
     role: 'user',
     sid: randomUUID(),
     jti: randomUUID(),
+    amr: ['pwd'],
     iat: NOW - 10,
     exp: NOW + 890,
     ...overrides,
@@ -217,6 +218,8 @@ describe('access tokens on jose', () => {
       ['iat beyond the leeway in the future', { iat: NOW + LEEWAY + 1, exp: NOW + 900 }],
       ['nbf beyond the leeway in the future', { nbf: NOW + LEEWAY + 1 }],
       ['an nbf that is not a number', { nbf: 'now' }],
+      ['an amr that is not a list', { amr: 'otp' }],
+      ['an amr with a method the service never issues', { amr: ['pwd', 'hwk'] }],
     ])('refuses %s with TOKEN_INVALID', async (_label, overrides) => {
       await expect(check(forgeValid(overrides)).result).resolves.toEqual(INVALID);
     });
@@ -226,6 +229,8 @@ describe('access tokens on jose', () => {
       ['iat and nbf in the future within the leeway', { iat: NOW + LEEWAY, nbf: NOW + LEEWAY }],
       ['exp past within the leeway', { exp: NOW - LEEWAY + 1 }],
       ['the admin role', { role: 'admin' }],
+      ['a second factor in amr', { amr: ['pwd', 'otp'] }],
+      ['no amr (minted before second factors existed)', { amr: undefined }],
     ])('accepts %s', async (_label, overrides) => {
       await expect(check(forgeValid(overrides)).result).resolves.toMatchObject({ ok: true });
     });

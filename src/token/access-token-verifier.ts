@@ -86,6 +86,8 @@ function ownClaimsHold(
     typeof payload.sid === 'string' &&
     UUID.test(payload.sid) &&
     typeof payload.jti === 'string' &&
+    (payload.amr === undefined ||
+      (Array.isArray(payload.amr) && payload.amr.every((method) => method === 'pwd' || method === 'otp'))) &&
     ROLES.includes(payload.role as AccessTokenClaims['role']) &&
     Number.isInteger(payload.iat) &&
     Number.isInteger(payload.exp) &&

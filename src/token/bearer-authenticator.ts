@@ -78,6 +78,7 @@ export class BearerAuthenticator {
       method: 'token',
       sessionId: claims.sid,
       expiresAt: new Date(claims.exp * 1000),
+      mfa: claims.amr?.includes('otp') === true,
     };
   }
 

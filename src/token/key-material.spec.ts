@@ -55,6 +55,7 @@ describe('key material', () => {
         role: 'user',
         sid: randomUUID(),
         jti: randomUUID(),
+        amr: ['pwd'],
         iat: now,
         exp: now + 60,
       });
