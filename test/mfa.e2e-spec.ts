@@ -21,6 +21,7 @@ import {
   enrolSecondFactor,
   jwtClaims,
   loginChallenge,
+  loginChallenges,
   totpAt,
   verifyMfa,
 } from './support/mfa';
@@ -366,9 +367,7 @@ describe('second factor (TOTP)', () => {
 
     it('one code used by dozens of logins at once: exactly one succeeds', async () => {
       const { user, factor } = await enrolledUser();
-      const tokens = await Promise.all(
-        Array.from({ length: 30 }, (_, i) => loginChallenge(url, user, i % 2 ? 'token' : 'session')),
-      );
+      const tokens = await loginChallenges(url, user, 30, (i) => (i % 2 ? 'token' : 'session'));
       const code = nextCode(factor);
       const responses = await Promise.all(tokens.map((mfaToken) => verifyMfa(url, mfaToken, code)));
       expect(responses.filter((response) => response.status === 200)).toHaveLength(1);
@@ -383,7 +382,7 @@ describe('second factor (TOTP)', () => {
 
     it('one recovery code used by dozens of logins at once: exactly one succeeds', async () => {
       const { user, factor } = await enrolledUser();
-      const tokens = await Promise.all(Array.from({ length: 30 }, () => loginChallenge(url, user, 'token')));
+      const tokens = await loginChallenges(url, user, 30);
       const responses = await Promise.all(
         tokens.map((mfaToken) => verifyMfa(url, mfaToken, factor.recoveryCodes[0])),
       );
@@ -402,6 +401,47 @@ describe('second factor (TOTP)', () => {
       expect(await auditOf(user.id, 'mfa.failed')).toHaveLength(5);
     });
 
+    it('dozens of wrong codes at once over many mfaTokens: at most five are checked, the rest 429', async () => {
+      const { user, factor } = await enrolledUser();
+      const tokens = await loginChallenges(url, user, 8);
+      const right = nextCode(factor);
+      const wrong = (i: number) => String((Number(right) + 1 + i) % 1_000_000).padStart(6, '0');
+      // Five per mfaToken (its own limit), forty in all against one account (LOGIN_MAX_FAILURES = 5).
+      const responses = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => verifyMfa(url, tokens[i % 8], wrong(i))),
+      );
+      const statuses = responses.map((response) => response.status);
+      expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(5);
+      expect(statuses.filter((status) => status !== 401 && status !== 429)).toEqual([]);
+      expect((await auditOf(user.id, 'mfa.failed')).length).toBeLessThanOrEqual(5);
+      // The account is locked now: the right password waits too.
+      const locked = await request(url)
+        .post('/api/auth/token/login')
+        .send({ email: user.email, password: user.password });
+      expectError(locked, 429, 'RATE_LIMITED');
+    });
+
+    it('mfa/verify hands out the device token, and a device token passes the account lock', async () => {
+      const { user, factor } = await enrolledUser();
+      const first = await verifyMfa(url, await loginChallenge(url, user, 'token'), nextCode(factor));
+      expect(first.status).toBe(200);
+      const deviceToken = (first.body as { deviceToken: string }).deviceToken;
+      expect(deviceToken).toEqual(expect.any(String));
+      expect(String(first.headers['set-cookie'])).toContain(`did=${deviceToken}`);
+      // The owner's next login passes its password, then an attacker locks the account with wrong codes.
+      const owners = await loginChallenge(url, user, 'token', { deviceToken });
+      const attackers = await loginChallenge(url, user, 'token');
+      for (let i = 0; i < 5; i += 1)
+        expectError(await verifyMfa(url, attackers, '000000'), 401, 'MFA_INVALID');
+      const locked = await loginChallenge(url, user, 'token', { deviceToken }).catch(() => undefined);
+      expect(locked).toEqual(expect.any(String));
+      // Without the device token the lock holds; with it (body or did cookie) the code counts on the device.
+      expectError(await verifyMfa(url, owners, nextCode(factor)), 429, 'RATE_LIMITED');
+      const passed = await verifyMfa(url, locked!, nextCode(factor), { deviceToken });
+      expect(passed.status).toBe(200);
+      expect(passed.body).toMatchObject({ deviceToken: expect.any(String) });
+    });
+
     it('five wrong codes kill the mfaToken and lock the account, as wrong passwords do', async () => {
       const { user, factor } = await enrolledUser();
       const mfaToken = await loginChallenge(url, user, 'session');
@@ -413,7 +453,9 @@ describe('second factor (TOTP)', () => {
       expect(failed).toHaveLength(5);
       expect(failed[0].detail).toMatchObject({ during: 'login' });
       // Five consecutive failures of the account (LOGIN_MAX_FAILURES): the right password waits too.
-      const locked = await request(url).post('/api/auth/token/login').send(user);
+      const locked = await request(url)
+        .post('/api/auth/token/login')
+        .send({ email: user.email, password: user.password });
       expectError(locked, 429, 'RATE_LIMITED');
       expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
     });
@@ -467,7 +509,13 @@ describe('second factor (TOTP)', () => {
         expectError(await remove(), 403, 'MFA_REQUIRED');
         expectError(await remove('123456'), 401, 'MFA_INVALID');
         expect((await remove(factor.recoveryCodes[0])).status).toBe(204);
-        expectError(await request(url).post('/api/auth/token/login').send(user), 401, 'INVALID_CREDENTIALS');
+        expectError(
+          await request(url)
+            .post('/api/auth/token/login')
+            .send({ email: user.email, password: user.password }),
+          401,
+          'INVALID_CREDENTIALS',
+        );
       },
     );
 

@@ -52,8 +52,30 @@ export async function loginChallenge(
   return (response.body as { mfaToken: string }).mfaToken;
 }
 
-export function verifyMfa(url: string, mfaToken: string, code: string): Promise<Response> {
-  return request(url).post('/api/auth/mfa/verify').send({ mfaToken, code });
+/**
+ * Many pending logins of one user, one after another: password logins in parallel would meet the account's
+ * limit (every check is counted before it runs, and more than LOGIN_MAX_FAILURES in flight wait).
+ */
+export async function loginChallenges(
+  url: string,
+  user: { email: string; password: string },
+  count: number,
+  method: (index: number) => 'session' | 'token' = () => 'token',
+): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let i = 0; i < count; i += 1) tokens.push(await loginChallenge(url, user, method(i)));
+  return tokens;
+}
+
+export function verifyMfa(
+  url: string,
+  mfaToken: string,
+  code: string,
+  extra: Record<string, unknown> = {},
+): Promise<Response> {
+  return request(url)
+    .post('/api/auth/mfa/verify')
+    .send({ mfaToken, code, ...extra });
 }
 
 /** The claims of a JWT, read without verifying it (the service verified it when it answered). */
