@@ -63,7 +63,8 @@ export class AccountService {
 
   /**
    * The password is checked (and counted) like the password change's before the new address is: a stolen
-   * session cannot use this route to learn which addresses have accounts.
+   * session cannot use this route to learn which addresses have accounts. With a second factor the code
+   * is checked (and counted) too: a stolen session and password alone cannot move the account elsewhere.
    */
   async changeEmail(
     principal: Principal,
