@@ -13,6 +13,7 @@ import {
   sessionLogin,
   setCookies,
   signIn,
+  sleep,
   tokenLogin,
 } from './support/clients';
 import { registerUser, RegisteredUser, uniqueEmail } from './support/factories';
@@ -296,6 +297,19 @@ describe('second factor (TOTP)', () => {
         .send({ currentPassword: user.password, newPassword, code: nextCode(factor) })
         .expect(204);
       expectError(await verifyMfa(url, mfaToken, nextCode(factor)), 401, 'MFA_INVALID');
+    });
+
+    it('the completed login is dated from the password check of the first step', async () => {
+      const { user, factor } = await enrolledUser();
+      const mfaToken = await loginChallenge(url, user, 'token');
+      const afterPassword = Math.floor(Date.now() / 1000);
+      // Not a race: only waits for the clock to pass a whole second, so the two dates differ.
+      while (Math.floor(Date.now() / 1000) <= afterPassword) await sleep(50);
+      const completed = await verifyMfa(url, mfaToken, nextCode(factor));
+      expect(completed.status).toBe(200);
+      const claims = jwtClaims((completed.body as { accessToken: string }).accessToken);
+      expect(claims.iat).toBeLessThanOrEqual(afterPassword);
+      expect(claims.amr).toEqual(['pwd', 'otp']);
     });
   });
 
