@@ -218,6 +218,7 @@ async function main() {
     SESSION_SECRET: randomBytes(32).toString('hex'),
     JWT_ALGORITHM: 'HS256',
     JWT_SECRET: randomBytes(32).toString('hex'),
+    MFA_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
     BCRYPT_COST: '6',
     REGISTER_RATE_LIMIT: '1000000',
     REFRESH_RATE_LIMIT: '1000000',

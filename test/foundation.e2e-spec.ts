@@ -42,6 +42,7 @@ describe('foundation: register, errors, platform, operations', () => {
         displayName: 'Mixed',
         role: 'user',
         emailVerified: false,
+        mfaEnabled: false,
         createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/),
       });
       expect(JSON.stringify(response.body)).not.toMatch(/\$2[aby]\$/);

@@ -79,9 +79,10 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
           displayName: 'Me Myself',
           role: 'user',
           emailVerified: false,
+          mfaEnabled: false,
           createdAt: expect.any(String),
         },
-        auth: { method, sessionId: expect.any(String), expiresAt: expect.any(String) },
+        auth: { method, sessionId: expect.any(String), expiresAt: expect.any(String), mfa: false },
       });
       expect(Date.parse((response.body as { auth: { expiresAt: string } }).auth.expiresAt)).toBeGreaterThan(
         Date.now(),
@@ -408,6 +409,7 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
           'email',
           'emailVerified',
           'id',
+          'mfaEnabled',
           'role',
         ]);
       const all = await get(caller, '/api/admin/users').expect(200);

@@ -115,6 +115,7 @@ describe('token authentication with configured ES256 keys', () => {
       role: 'user',
       sid: expect.stringMatching(/^[0-9a-f-]{36}$/),
       jti: expect.any(String),
+      amr: ['pwd'],
       iat: expect.any(Number),
       exp: expect.any(Number),
     });

@@ -17,6 +17,10 @@ export const AUDIT_TYPES = [
   'email.verified',
   'email.change_requested',
   'email.changed',
+  'mfa.enabled',
+  'mfa.disabled',
+  'mfa.failed',
+  'mfa.recovery_code_used',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

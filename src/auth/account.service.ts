@@ -5,6 +5,7 @@ import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import type { Principal } from '../common/principal';
 import { EmailChangeService } from '../lifecycle/email-change.service';
+import { MfaService } from '../mfa/mfa.service';
 import { SessionService } from '../session/session.service';
 import { RefreshFamilies } from '../token/refresh-families.service';
 import { Role, User } from '../users/user.entity';
@@ -21,6 +22,7 @@ export class AccountService {
     private readonly audit: AuditService,
     private readonly attempts: CredentialAttempts,
     private readonly emailChange: EmailChangeService,
+    private readonly mfa: MfaService,
   ) {}
 
   /**
@@ -30,13 +32,14 @@ export class AccountService {
    */
   async changePassword(
     principal: Principal,
-    passwords: { currentPassword: string; newPassword: string },
+    passwords: { currentPassword: string; newPassword: string; code?: string },
     client: ClientInfo,
     request: Request,
     deviceToken?: string,
   ): Promise<void> {
     const user = await this.caller(principal);
     await this.confirmPassword(user, passwords.currentPassword, 'currentPassword', client, deviceToken);
+    await this.mfa.verifyStepUp(user, passwords.code, client, deviceToken);
     const passwordHash = await this.users.hashNewPassword(
       passwords.newPassword,
       'newPassword',
@@ -60,16 +63,18 @@ export class AccountService {
 
   /**
    * The password is checked (and counted) like the password change's before the new address is: a stolen
-   * session cannot use this route to learn which addresses have accounts.
+   * session cannot use this route to learn which addresses have accounts. With a second factor the code
+   * is checked (and counted) too: a stolen session and password alone cannot move the account elsewhere.
    */
   async changeEmail(
     principal: Principal,
-    input: { newEmail: string; password: string },
+    input: { newEmail: string; password: string; code?: string },
     client: ClientInfo,
     deviceToken: string | undefined,
   ): Promise<void> {
     const user = await this.caller(principal);
     await this.confirmPassword(user, input.password, 'password', client, deviceToken);
+    await this.mfa.verifyStepUp(user, input.code, client, deviceToken);
     await this.emailChange.request(user, input.newEmail, client);
   }
 
@@ -82,10 +87,12 @@ export class AccountService {
     password: string,
     client: ClientInfo,
     request: Request,
+    code: string | undefined,
     deviceToken?: string,
   ): Promise<void> {
     const user = await this.caller(principal);
     await this.confirmPassword(user, password, 'password', client, deviceToken);
+    await this.mfa.verifyStepUp(user, code, client, deviceToken);
     await this.users.transaction(async (manager) => {
       // Locked as a demotion is, so two admins deleting themselves at once cannot both succeed.
       if (user.role === 'admin' && (await this.users.lockAdmins(manager)) <= 1) {
@@ -130,8 +137,9 @@ export class AccountService {
   /**
    * Re-proving the password is counted like a login attempt (before it is checked), so a stolen session
    * cannot guess it, not even in parallel; the owner's device token (the `did` cookie) passes a lock.
+   * Also the second factor's routes (enrolment, removal) re-prove it here.
    */
-  private async confirmPassword(
+  async confirmPassword(
     user: User,
     password: string,
     field: string,

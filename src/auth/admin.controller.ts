@@ -1,10 +1,11 @@
-import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuditService } from '../audit/audit.service';
 import { Client, ClientInfo } from '../common/client-info';
 import type { ErrorCode } from '../common/error-codes';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
+import { MfaService } from '../mfa/mfa.service';
 import { toPublicUser } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { AccountService } from './account.service';
@@ -40,6 +41,7 @@ export class AdminController {
     private readonly account: AccountService,
     private readonly signIns: SignIns,
     private readonly audit: AuditService,
+    private readonly mfa: MfaService,
   ) {}
 
   @Get('users')
@@ -74,6 +76,22 @@ export class AdminController {
     @Param() params: UserIdParams,
     @Client() client: ClientInfo,
   ): Promise<void> {
+    await this.signIns.revokeAsAdmin(admin, params.id, client);
+  }
+
+  @Delete('users/:id/mfa')
+  @HttpCode(204)
+  @ApiOperation({
+    summary: "Remove a user's second factor (lost device and recovery codes) and revoke every sign-in",
+  })
+  @ApiNoContentResponse({ description: 'Removed, and the user signed out everywhere' })
+  @ApiErrors(...ADMIN_ERRORS, 'CSRF_FAILED', 'NOT_FOUND')
+  async removeMfa(
+    @CurrentUser() admin: Principal,
+    @Param() params: UserIdParams,
+    @Client() client: ClientInfo,
+  ): Promise<void> {
+    await this.mfa.removeByAdmin(admin.userId, params.id, client);
     await this.signIns.revokeAsAdmin(admin, params.id, client);
   }
 

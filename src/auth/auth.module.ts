@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { PassportModule } from '@nestjs/passport';
 import { AuditModule } from '../audit/audit.module';
 import { LifecycleModule } from '../lifecycle/lifecycle.module';
+import { MfaModule } from '../mfa/mfa.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { SessionModule } from '../session/session.module';
 import { TokenModule } from '../token/token.module';
@@ -9,12 +10,12 @@ import { UsersModule } from '../users/users.module';
 import { AccountService } from './account.service';
 import { AdminController } from './admin.controller';
 import { AnyAuthGuard } from './any-auth.guard';
-import { CredentialAttempts } from './credential-attempts.service';
-import { DeviceTokens } from './device-tokens';
+import { CredentialsModule } from './credentials.module';
 import { LifecycleController } from './lifecycle.controller';
 import { LocalStrategy } from './local.strategy';
 import { LoginService } from './login.service';
 import { MeController } from './me.controller';
+import { MfaController, MfaLoginController } from './mfa.controller';
 import { RegisterController } from './register.controller';
 import { RegistrationService } from './registration.service';
 import { RolesGuard } from './roles.guard';
@@ -22,6 +23,7 @@ import { SessionAuthController } from './session-auth.controller';
 import { SignIns } from './sign-ins.service';
 import { TokenAuthController } from './token-auth.controller';
 import { TokenRefreshService } from './token-refresh.service';
+import { TokenResponder } from './token-response';
 
 @Module({
   imports: [
@@ -31,6 +33,8 @@ import { TokenRefreshService } from './token-refresh.service';
     SessionModule,
     TokenModule,
     RateLimitModule,
+    CredentialsModule,
+    MfaModule,
     LifecycleModule,
   ],
   controllers: [
@@ -40,6 +44,8 @@ import { TokenRefreshService } from './token-refresh.service';
     TokenAuthController,
     MeController,
     AdminController,
+    MfaLoginController,
+    MfaController,
   ],
   providers: [
     LoginService,
@@ -50,8 +56,7 @@ import { TokenRefreshService } from './token-refresh.service';
     RolesGuard,
     SignIns,
     AccountService,
-    CredentialAttempts,
-    DeviceTokens,
+    TokenResponder,
   ],
 })
 export class AuthModule {}

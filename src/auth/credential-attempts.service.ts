@@ -8,9 +8,12 @@ import { DeviceTokens } from './device-tokens';
 export interface CheckTarget {
   /** Normalised; counts for unknown accounts too, so a lock reveals nothing. */
   email: string;
-  user: User | null;
+  user: Pick<User, 'id' | 'passwordHash' | 'mfaEnabled'> | null;
   deviceToken?: string;
 }
+
+/** What is checked: a password, or a second-factor code (TOTP or recovery code). */
+export type CredentialKind = 'password' | 'code';
 
 /**
  * The one path of every guessable check: passwords (both logins, password change, account deletion, and
@@ -25,11 +28,16 @@ export class CredentialAttempts {
     private readonly devices: DeviceTokens,
   ) {}
 
-  /** Runs `check` (handed the client's signal) once the attempt is counted; returns its verdict. */
+  /**
+   * Runs `check` (handed the client's signal) once the attempt is counted; returns its verdict. A right
+   * password of an account with a second factor clears nothing: only a right code does, or else a known
+   * password would reset the account's failures between rounds of guessed codes.
+   */
   async check(
     target: CheckTarget,
     client: ClientInfo,
     check: (signal: AbortSignal | undefined) => Promise<boolean>,
+    kind: CredentialKind = 'password',
   ): Promise<boolean> {
     const device = this.devices.recognise(target.deviceToken, target.user);
     const admission = await this.throttle.admit({ email: target.email, device }, client.ip);
@@ -40,7 +48,8 @@ export class CredentialAttempts {
       await admission.settle('unchecked');
       throw error;
     }
-    await admission.settle(passed ? 'passed' : 'failed');
+    const halfway = kind === 'password' && target.user?.mfaEnabled === true;
+    await admission.settle(passed ? (halfway ? 'unchecked' : 'passed') : 'failed');
     return passed;
   }
 }

@@ -1,10 +1,13 @@
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, Inject, Post, Req } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
 import { Client, ClientInfo } from '../common/client-info';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
 import { Public } from '../common/public.decorator';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { EmailVerificationService } from '../lifecycle/email-verification.service';
 import { PasswordResetService } from '../lifecycle/password-reset.service';
+import { presentedDeviceToken } from './device-cookie';
 import { ForgotPasswordDto, ResetPasswordDto, VerifyEmailDto } from './dto/lifecycle.dto';
 
 /** The public ends of mailed links: asking for a reset, and using reset, verification and change links. */
@@ -15,6 +18,7 @@ export class LifecycleController {
   constructor(
     private readonly resets: PasswordResetService,
     private readonly verification: EmailVerificationService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   @Post('password/forgot')
@@ -36,9 +40,20 @@ export class LifecycleController {
       'Set a new password with a mailed token; every session, refresh family and access token is revoked',
   })
   @ApiNoContentResponse({ description: 'Password set' })
-  @ApiErrors(...BODY_ERRORS, 'LINK_INVALID', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
-  async reset(@Body() body: ResetPasswordDto, @Client() client: ClientInfo): Promise<void> {
-    await this.resets.reset(body, client);
+  @ApiErrors(
+    ...BODY_ERRORS,
+    'LINK_INVALID',
+    'MFA_REQUIRED',
+    'MFA_INVALID',
+    'RATE_LIMITED',
+    'SERVICE_UNAVAILABLE',
+  )
+  async reset(
+    @Body() body: ResetPasswordDto,
+    @Client() client: ClientInfo,
+    @Req() request: Request,
+  ): Promise<void> {
+    await this.resets.reset(body, client, presentedDeviceToken(request.headers.cookie, this.config));
   }
 
   @Post('email/verify')

@@ -64,6 +64,7 @@ export class MeController {
         method: principal.method,
         sessionId: principal.sessionId,
         expiresAt: principal.expiresAt.toISOString(),
+        mfa: principal.mfa,
       },
     };
   }
@@ -114,7 +115,7 @@ export class MeController {
     summary: 'Change the password; every other sign-in is revoked, a cookie session gets a new id',
   })
   @ApiNoContentResponse({ description: 'Changed' })
-  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'RATE_LIMITED')
+  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'MFA_REQUIRED', 'MFA_INVALID', 'RATE_LIMITED')
   async changePassword(
     @CurrentUser() principal: Principal,
     @Body() body: ChangePasswordDto,
@@ -129,7 +130,7 @@ export class MeController {
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete the account; its sessions and tokens stop working at once' })
   @ApiNoContentResponse({ description: 'Deleted' })
-  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'RATE_LIMITED')
+  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'MFA_REQUIRED', 'MFA_INVALID', 'RATE_LIMITED')
   async deleteAccount(
     @CurrentUser() principal: Principal,
     @Body() body: DeleteAccountDto,
@@ -137,7 +138,7 @@ export class MeController {
     @Req() request: Request,
   ): Promise<void> {
     const deviceToken = presentedDeviceToken(request.headers.cookie, this.config);
-    await this.account.deleteAccount(principal, body.password, client, request, deviceToken);
+    await this.account.deleteAccount(principal, body.password, client, request, body.code, deviceToken);
   }
 
   @Post('email/verification')
@@ -163,7 +164,7 @@ export class MeController {
       'the change happens when the link is used',
   })
   @ApiAcceptedResponse({ description: 'Confirmation mail on its way' })
-  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'EMAIL_TAKEN', 'RATE_LIMITED')
+  @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'EMAIL_TAKEN', 'MFA_REQUIRED', 'MFA_INVALID', 'RATE_LIMITED')
   async changeEmail(
     @CurrentUser() principal: Principal,
     @Body() body: ChangeEmailDto,

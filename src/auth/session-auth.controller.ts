@@ -1,5 +1,12 @@
 import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExtraModels,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
@@ -7,6 +14,7 @@ import { Client, ClientInfo } from '../common/client-info';
 import { ApiErrors, BODY_ERRORS } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
 import { Public } from '../common/public.decorator';
+import { MfaService } from '../mfa/mfa.service';
 import { SessionAuth } from '../session/session.guard';
 import { SessionService } from '../session/session.service';
 import { TrustedOriginGuard } from '../session/trusted-origin.guard';
@@ -16,6 +24,7 @@ import { UsersService } from '../users/users.service';
 import { VerifiedUser } from './authenticated-user.decorator';
 import { setDeviceCookie } from './device-cookie';
 import { DeviceTokens } from './device-tokens';
+import { MfaChallengeDto } from './dto/mfa.dto';
 import { LoginDto, SessionInfoResponseDto, SessionLoginResponseDto } from './dto/session.dto';
 import { LocalAuthGuard } from './local-auth.guard';
 import type { VerifiedLogin } from './login.service';
@@ -32,6 +41,7 @@ export class SessionAuthController {
     private readonly audit: AuditService,
     private readonly devices: DeviceTokens,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly mfa: MfaService,
   ) {}
 
   @Post('login')
@@ -39,7 +49,14 @@ export class SessionAuthController {
   @Public()
   @UseGuards(TrustedOriginGuard, LocalAuthGuard)
   @ApiOperation({ summary: 'Log in with email and password; sets the session cookie' })
-  @ApiOkResponse({ type: SessionLoginResponseDto })
+  @ApiExtraModels(SessionLoginResponseDto, MfaChallengeDto)
+  @ApiOkResponse({
+    description:
+      'The session, or, for a user with a second factor, the challenge to answer at /api/auth/mfa/verify',
+    schema: {
+      oneOf: [{ $ref: getSchemaPath(SessionLoginResponseDto) }, { $ref: getSchemaPath(MfaChallengeDto) }],
+    },
+  })
   @ApiErrors(...BODY_ERRORS, 'INVALID_CREDENTIALS', 'CSRF_FAILED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
   async login(
     @Body() _body: LoginDto,
@@ -47,7 +64,10 @@ export class SessionAuthController {
     @Client() client: ClientInfo,
     @Req() request: Request,
     @Res({ passthrough: true }) response: Response,
-  ): Promise<SessionLoginResponseDto> {
+  ): Promise<SessionLoginResponseDto | MfaChallengeDto> {
+    if (await this.mfa.hasFactor(user.id)) {
+      return this.mfa.beginLogin(user, checkedAt, { method: 'session', refreshInCookie: false });
+    }
     const started = await this.sessions.start(request, user, client, checkedAt);
     await this.audit.record('login.succeeded', user.id, client, { method: 'session' });
     setDeviceCookie(response, this.config, this.devices.issue(user));

@@ -1,5 +1,13 @@
 import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiCookieAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiCookieAuth,
+  ApiExtraModels,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
@@ -11,55 +19,62 @@ import { Public } from '../common/public.decorator';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { BearerAuth } from '../token/jwt.guard';
 import { RefreshCsrf } from '../token/refresh-csrf';
-import { Presentation, RefreshFamilies, TokenGrant } from '../token/refresh-families.service';
-import { toPublicUser } from '../users/user.entity';
+import { MfaService } from '../mfa/mfa.service';
+import { Presentation, RefreshFamilies } from '../token/refresh-families.service';
+import { MfaChallengeDto } from './dto/mfa.dto';
 import { RefreshCsrfResponseDto, RefreshTokenDto, TokenLoginDto, TokenResponseDto } from './dto/token.dto';
 import { setDeviceCookie } from './device-cookie';
 import { DeviceTokens } from './device-tokens';
 import { LocalAuthGuard } from './local-auth.guard';
 import type { VerifiedLogin } from './login.service';
 import { TokenRefreshService } from './token-refresh.service';
+import { TokenResponder } from './token-response';
 
-const COOKIE_PATH = '/api/auth/token';
 /** The OpenAPI security scheme of the `rt` cookie (registered in app.factory.ts). */
 export const REFRESH_COOKIE_SECURITY = 'refreshCookie';
 
 @ApiTags('auth')
 @Controller('api/auth/token')
 export class TokenAuthController {
-  private readonly cookieName: string;
-
   constructor(
     private readonly families: RefreshFamilies,
     private readonly refreshes: TokenRefreshService,
     private readonly refreshCsrf: RefreshCsrf,
     private readonly devices: DeviceTokens,
+    private readonly mfa: MfaService,
+    private readonly responder: TokenResponder,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {
-    this.cookieName = config.session.cookieSecure ? '__Secure-rt' : 'rt';
-  }
+  ) {}
 
   @Post('login')
   @HttpCode(200)
   @Public()
   @UseGuards(LocalAuthGuard)
   @ApiOperation({ summary: 'Log in for an access token and a refresh token' })
-  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiExtraModels(TokenResponseDto, MfaChallengeDto)
+  @ApiOkResponse({
+    description:
+      'The tokens, or, for a user with a second factor, the challenge to answer at /api/auth/mfa/verify',
+    schema: { oneOf: [{ $ref: getSchemaPath(TokenResponseDto) }, { $ref: getSchemaPath(MfaChallengeDto) }] },
+  })
   @ApiErrors(...BODY_ERRORS, 'INVALID_CREDENTIALS', 'CSRF_FAILED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
   async login(
     @Body() body: TokenLoginDto,
     @Req() request: Request & { user?: VerifiedLogin },
     @Res({ passthrough: true }) response: Response,
     @Client() client: ClientInfo,
-  ): Promise<TokenResponseDto> {
+  ): Promise<TokenResponseDto | MfaChallengeDto> {
     const viaCookie = body.refreshTokenInCookie === true;
     // A login that sets a cookie is a cookie-borne credential: refuse cross-site callers (login CSRF).
     if (viaCookie) assertTrustedOrigin(request, this.config);
     const { user, checkedAt } = request.user!;
+    if (await this.mfa.hasFactor(user.id)) {
+      return this.mfa.beginLogin(user, checkedAt, { method: 'token', refreshInCookie: viaCookie });
+    }
     const grant = await this.families.start(user, client, viaCookie, checkedAt);
     const deviceToken = this.devices.issue(user);
     setDeviceCookie(response, this.config, deviceToken);
-    return { ...this.reply(grant, viaCookie, response), deviceToken };
+    return { ...this.responder.reply(grant, viaCookie, response), deviceToken };
   }
 
   @Post('refresh')
@@ -82,7 +97,7 @@ export class TokenAuthController {
     @Client() client: ClientInfo,
   ): Promise<TokenResponseDto> {
     const grant = await this.refreshes.refresh(this.presentation(body, request), client);
-    return this.reply(grant, grant.csrfToken !== undefined, response);
+    return this.responder.reply(grant, grant.csrfToken !== undefined, response);
   }
 
   @Get('csrf')
@@ -94,7 +109,7 @@ export class TokenAuthController {
   @ApiOkResponse({ type: RefreshCsrfResponseDto })
   @ApiErrors('REFRESH_TOKEN_INVALID', 'CSRF_FAILED', 'SERVICE_UNAVAILABLE')
   async csrf(@Req() request: Request): Promise<RefreshCsrfResponseDto> {
-    const refreshToken = readCookie(request.headers.cookie, this.cookieName);
+    const refreshToken = readCookie(request.headers.cookie, this.responder.cookieName);
     if (refreshToken === undefined) throw new AppError('REFRESH_TOKEN_INVALID');
     assertTrustedOrigin(request, this.config);
     return { csrfToken: await this.refreshCsrf.forRefreshToken(refreshToken) };
@@ -123,14 +138,14 @@ export class TokenAuthController {
   ): Promise<void> {
     const presentation = this.presentation(body, request);
     await this.families.logout(principal.userId, principal.sessionId, presentation, client);
-    if (presentation?.viaCookie) response.clearCookie(this.cookieName, this.cookieOptions());
+    if (presentation?.viaCookie) this.responder.clearCookie(response);
   }
 
   /** The refresh token from the body, else from the cookie, which then needs the CSRF checks. */
   private presentation(body: RefreshTokenDto, request: Request): Presentation | undefined {
     // `{ "refreshToken": null }` is the same as no refresh token: the cookie, if any, is read.
     if (typeof body.refreshToken === 'string') return { refreshToken: body.refreshToken, viaCookie: false };
-    const fromCookie = readCookie(request.headers.cookie, this.cookieName);
+    const fromCookie = readCookie(request.headers.cookie, this.responder.cookieName);
     if (fromCookie === undefined) return undefined;
     assertTrustedOrigin(request, this.config);
     const csrfHeader = request.headers[CSRF_HEADER];
@@ -138,36 +153,6 @@ export class TokenAuthController {
       refreshToken: fromCookie,
       viaCookie: true,
       csrfHeader: typeof csrfHeader === 'string' ? csrfHeader : undefined,
-    };
-  }
-
-  private reply(grant: TokenGrant, viaCookie: boolean, response: Response): TokenResponseDto {
-    const now = Date.now();
-    const refreshExpiresIn = Math.max(0, Math.round((grant.refreshExpiresAt.getTime() - now) / 1000));
-    response.setHeader('Cache-Control', 'no-store');
-    const common = {
-      tokenType: 'Bearer' as const,
-      accessToken: grant.accessToken,
-      // The token's lifetime, which the client counts from receipt: counting down from now to exp said 899
-      // for every token answered in the second half of its issuing second.
-      expiresIn: this.config.token.accessTtlSeconds,
-      refreshExpiresIn,
-      user: toPublicUser(grant.user),
-    };
-    if (!viaCookie) return { ...common, refreshToken: grant.refreshToken };
-    response.cookie(this.cookieName, grant.refreshToken, {
-      ...this.cookieOptions(),
-      maxAge: refreshExpiresIn * 1000,
-    });
-    return { ...common, csrfToken: grant.csrfToken };
-  }
-
-  private cookieOptions() {
-    return {
-      httpOnly: true,
-      secure: this.config.session.cookieSecure,
-      sameSite: 'strict' as const,
-      path: COOKIE_PATH,
     };
   }
 }

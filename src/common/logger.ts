@@ -76,7 +76,11 @@ export const ERROR_CODE_LOCAL = 'errorCode';
  * development dependency: where it is not installed (a production image) the lines stay JSON.
  */
 export function createRootLogger(level: string, pretty = false): Logger {
-  const options = { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, serializers: SERIALIZERS };
+  const options = {
+    level,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: SERIALIZERS,
+  };
   const stream = pretty ? prettyStream() : undefined;
   const logger = stream ? pino(options, stream) : pino(options);
   if (pretty && !stream) logger.warn('LOG_PRETTY is on but pino-pretty is not installed: logging JSON');

@@ -14,6 +14,8 @@ export interface Principal {
   /** The public id of the cookie session, or the refresh family id (`sid` claim) of the token. */
   sessionId: string;
   expiresAt: Date;
+  /** Whether this sign-in passed a second factor. */
+  mfa: boolean;
 }
 
 declare module 'express' {

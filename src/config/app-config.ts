@@ -97,6 +97,14 @@ export interface AppConfig {
     /** How long a mail is retried before it is given up. */
     retryForSeconds: number;
   };
+  mfa: {
+    /** The authenticator app's label for this service (the otpauth URL's issuer). */
+    issuer: string;
+    /** 32 bytes that encrypt TOTP secrets; undefined in development: generated and kept in the database. */
+    encryptionKey?: Buffer;
+    /** Retired keys, still accepted for decryption until every secret is re-encrypted under the current one. */
+    previousEncryptionKeys: Buffer[];
+  };
 }
 
 /** The DI token under which the validated configuration is provided. */

@@ -65,6 +65,10 @@ describe('loadConfig', () => {
     ['MAIL_POLL_INTERVAL_MS', '0'],
     ['MAIL_RETRY_BASE_MS', '60000'],
     ['MAIL_RETRY_FOR', '12h'],
+    ['MFA_ENCRYPTION_KEY', 'changeme'],
+    ['MFA_ENCRYPTION_KEY', 'c2hvcnQ='],
+    ['MFA_ENCRYPTION_KEY', '0'.repeat(64)],
+    ['MFA_PREVIOUS_ENCRYPTION_KEYS', 'too-short'],
   ])('names %s when it is %p', (name, value) => {
     expect(problemsOf({ [name]: value }).join('\n')).toContain(name);
   });
@@ -74,6 +78,7 @@ describe('loadConfig', () => {
     expect(problems).toContain('SESSION_SECRET');
     expect(problems).toContain('JWT_PRIVATE_KEY');
     expect(problems).toContain('MAIL_URL');
+    expect(problems).toContain('MFA_ENCRYPTION_KEY');
   });
 
   it('writes mail to files by default and links to the service itself', () => {
@@ -102,6 +107,7 @@ describe('loadConfig', () => {
       JWT_ALGORITHM: 'HS256',
       JWT_SECRET: 'b'.repeat(40),
       MAIL_URL: 'smtps://user:pass@smtp.example.com:465',
+      MFA_ENCRYPTION_KEY: 'ab'.repeat(16) + 'cd'.repeat(16),
     };
 
     it('refuses production started with a retired HS256 secret `secret`, naming the variable', () => {
@@ -193,6 +199,15 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads MFA keys as hex or base64, the current one and the retired ones', () => {
+    const hex = 'ab'.repeat(16) + 'cd'.repeat(16);
+    const base64 = Buffer.alloc(32, 7).fill(9, 0, 1).toString('base64');
+    const config = loadConfig({ MFA_ENCRYPTION_KEY: hex, MFA_PREVIOUS_ENCRYPTION_KEYS: base64 });
+    expect(config.mfa.encryptionKey).toEqual(Buffer.from(hex, 'hex'));
+    expect(config.mfa.previousEncryptionKeys).toEqual([Buffer.from(base64, 'base64')]);
+    expect(config.mfa.issuer).toBe('Auth service');
+  });
+
   it('turns on secure cookies in production', () => {
     const config = loadConfig({
       NODE_ENV: 'production',
@@ -200,6 +215,7 @@ describe('loadConfig', () => {
       JWT_ALGORITHM: 'HS256',
       JWT_SECRET: 'b'.repeat(40),
       MAIL_URL: 'smtps://user:pass@smtp.example.com:465',
+      MFA_ENCRYPTION_KEY: '0123456789abcdef'.repeat(4),
     });
     expect(config.session.cookieSecure).toBe(true);
   });

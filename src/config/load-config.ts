@@ -162,6 +162,25 @@ export function loadConfig(
     }
   }
 
+  const mfaKey = (name: string, raw: string | undefined): Buffer | undefined => {
+    if (raw === undefined) return undefined;
+    if (PLACEHOLDER.test(raw)) return fail(name, 'is a placeholder, not a key');
+    const key = decodeKey(raw);
+    if (!key)
+      return fail(name, 'must be 32 random bytes as 64 hex characters or base64 (openssl rand -base64 32)');
+    return key;
+  };
+  const mfaEncryptionKey = mfaKey('MFA_ENCRYPTION_KEY', get('MFA_ENCRYPTION_KEY'));
+  const mfaPreviousKeys = (get('MFA_PREVIOUS_ENCRYPTION_KEYS') ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
+    .map((item) => mfaKey('MFA_PREVIOUS_ENCRYPTION_KEYS', item))
+    .filter((key): key is Buffer => key !== undefined);
+  if (production && !get('MFA_ENCRYPTION_KEY')) {
+    fail('MFA_ENCRYPTION_KEY', 'is required when NODE_ENV=production');
+  }
+
   const trustProxy = parseTrustProxy(get('TRUST_PROXY'), (why) => fail('TRUST_PROXY', why));
 
   const redisUrl = url('REDIS_URL', ['redis:', 'rediss:']);
@@ -289,6 +308,11 @@ export function loadConfig(
       // The contract wants at least 24 h of retries.
       retryForSeconds: duration('MAIL_RETRY_FOR', '48h'),
     },
+    mfa: {
+      issuer: get('MFA_ISSUER') ?? 'Auth service',
+      encryptionKey: mfaEncryptionKey,
+      previousEncryptionKeys: mfaPreviousKeys,
+    },
   };
 
   if (config.session.idleTtlSeconds > config.session.absoluteTtlSeconds) {
@@ -338,6 +362,17 @@ export function keyFitProblem(algorithm: Exclude<JwtAlgorithm, 'HS256'>, key: Ke
   return (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048
     ? undefined
     : 'must be an RSA key of at least 2048 bits for JWT_ALGORITHM=RS256';
+}
+
+/** 32 bytes from 64 hex characters or from base64 / base64url; anything else is not an AES-256 key. */
+function decodeKey(raw: string): Buffer | undefined {
+  const key = /^[0-9a-f]{64}$/i.test(raw)
+    ? Buffer.from(raw, 'hex')
+    : /^[A-Za-z0-9+/_-]{43}=?$/.test(raw)
+      ? Buffer.from(raw, 'base64url')
+      : undefined;
+  // A key of one repeated byte (all zeros, say) is a placeholder in disguise.
+  return key && key.length === 32 && new Set(key).size > 1 ? key : undefined;
 }
 
 function parseTrustProxy(raw: string | undefined, fail: (why: string) => void): TrustProxy {

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
 import { MailModule } from '../mail/mail.module';
+import { MfaModule } from '../mfa/mfa.module';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { SessionModule } from '../session/session.module';
 import { TokenModule } from '../token/token.module';
@@ -15,7 +16,7 @@ import { PasswordResetService } from './password-reset.service';
  * called by auth's controllers; the mail itself goes through the mail module's outbox.
  */
 @Module({
-  imports: [UsersModule, AuditModule, SessionModule, TokenModule, RateLimitModule, MailModule],
+  imports: [UsersModule, AuditModule, SessionModule, TokenModule, RateLimitModule, MailModule, MfaModule],
   providers: [LinkTokens, PasswordResetService, EmailVerificationService, EmailChangeService],
   exports: [PasswordResetService, EmailVerificationService, EmailChangeService],
 })

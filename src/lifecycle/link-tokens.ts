@@ -49,15 +49,18 @@ export class LinkTokens {
     return token;
   }
 
-  /** Whether the token would be accepted now: lets a use case refuse a bad link before costly work. */
-  async isLive(token: string, kinds: readonly LinkKind[]): Promise<boolean> {
-    if (!TOKEN_SHAPE.test(token)) return false;
-    const rows = await this.dataSource.query<unknown[]>(
-      `SELECT 1 FROM link_tokens
+  /**
+   * The user of a token that would be accepted now, else undefined: lets a use case refuse a bad link
+   * before costly work, and check what the user must add (a second factor) before the link is used up.
+   */
+  async liveUserId(token: string, kinds: readonly LinkKind[]): Promise<string | undefined> {
+    if (!TOKEN_SHAPE.test(token)) return undefined;
+    const rows = await this.dataSource.query<{ user_id: string }[]>(
+      `SELECT user_id FROM link_tokens
         WHERE token_hash = $1 AND kind = ANY($2) AND used_at IS NULL AND expires_at > now()`,
       [hashOf(token), kinds],
     );
-    return rows.length > 0;
+    return rows[0]?.user_id;
   }
 
   /**

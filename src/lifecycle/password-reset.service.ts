@@ -8,6 +8,7 @@ import { MailOutbox, MailRequest, QueuedMail } from '../mail/mail-outbox';
 import { describeDuration, MailVariables } from '../mail/mail-templates';
 import { LoginThrottle } from '../rate-limit/login-throttle';
 import { MailThrottle } from '../rate-limit/mail-throttle';
+import { MfaService } from '../mfa/mfa.service';
 import { SessionService } from '../session/session.service';
 import { RefreshFamilies } from '../token/refresh-families.service';
 import { emailProblem, normalizeEmail } from '../users/credentials';
@@ -18,6 +19,8 @@ import { linkTo } from './links';
 export interface PasswordReset {
   token: string;
   newPassword: string;
+  /** The second factor's code, required when the user has one. */
+  code?: string;
 }
 
 /**
@@ -39,6 +42,7 @@ export class PasswordResetService implements OnModuleInit {
     private readonly families: RefreshFamilies,
     private readonly loginThrottle: LoginThrottle,
     private readonly mailThrottle: MailThrottle,
+    private readonly mfa: MfaService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -97,11 +101,16 @@ export class PasswordResetService implements OnModuleInit {
   /**
    * The new password must pass the policy before the token is used up. Every session, refresh family and
    * access token of the user is revoked (the password stamp), the account's login lock is lifted, and the
-   * address counts as verified: the link reached it.
+   * address counts as verified: the link reached it. A user with a second factor must add a code (a mailbox
+   * alone does not take over the account): checked, and counted like a login attempt (on the device with a
+   * valid `deviceToken`), before the link is used up, so a missing or wrong code leaves the link working.
    */
-  async reset(input: PasswordReset, client: ClientInfo): Promise<void> {
+  async reset(input: PasswordReset, client: ClientInfo, deviceToken?: string): Promise<void> {
     // A bad link is refused before the password is hashed.
-    if (!(await this.links.isLive(input.token, ['password_reset']))) throw new AppError('LINK_INVALID');
+    const userId = await this.links.liveUserId(input.token, ['password_reset']);
+    const user = userId === undefined ? null : await this.users.findById(userId);
+    if (!user) throw new AppError('LINK_INVALID');
+    await this.mfa.verifyStepUp(user, input.code, client, deviceToken);
     const passwordHash = await this.users.hashNewPassword(input.newPassword);
     const link = await this.users.transaction(async (manager) => {
       const consumed = await this.links.consume(manager, input.token, ['password_reset']);

@@ -11,6 +11,8 @@ declare module 'express-session' {
     createdAt: number;
     lastSeenAt: number;
     csrfToken: string;
+    /** The login passed a second factor. */
+    mfa?: boolean;
     userAgent?: string;
     ip?: string;
   }

@@ -66,6 +66,7 @@ export class SessionAuthenticator {
       method: 'session',
       sessionId: session.publicId,
       expiresAt: new Date(absoluteExpiresAt),
+      mfa: session.mfa === true,
     };
   }
 

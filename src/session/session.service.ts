@@ -40,6 +40,7 @@ const SESSION_FIELDS = [
   'createdAt',
   'lastSeenAt',
   'csrfToken',
+  'mfa',
   'userAgent',
   'ip',
 ] as const satisfies (keyof SessionData)[];
@@ -70,6 +71,7 @@ export class SessionService {
     user: { id: string; revokedBefore: Date | null },
     client: ClientInfo,
     checkedAt: number,
+    options: { mfa?: boolean } = {},
   ): Promise<StartedSession> {
     const previous = request.session;
     const replaced =
@@ -89,6 +91,7 @@ export class SessionService {
       createdAt: now,
       lastSeenAt: now,
       csrfToken: newCsrfToken(),
+      mfa: options.mfa === true,
       userAgent: client.userAgent,
       ip: client.ip,
     } satisfies Omit<SessionData, 'cookie'>);

@@ -15,9 +15,16 @@ export interface AccessTokenClaims {
   role: Role;
   sid: string;
   jti: string;
+  /**
+   * How the login proved itself (RFC 8176): `pwd`, and `otp` after a second factor. Always minted; absent
+   * only from tokens minted before the second factor existed, which stay valid until they expire.
+   */
+  amr?: AuthMethodReference[];
   iat: number;
   exp: number;
 }
+
+export type AuthMethodReference = 'pwd' | 'otp';
 
 export interface MintedAccessToken {
   token: string;
@@ -44,12 +51,14 @@ export class AccessTokens {
 
   /**
    * `authAt` (ms) dates a login's token from when its password check began, so a revocation written while
-   * the check ran (the role and stamps in `user` were read before it) revokes this token too.
+   * the check ran (the role and stamps in `user` were read before it) revokes this token too. `mfa`: the
+   * login also passed a second factor (`amr` says so).
    */
   mint(
     user: { id: string; role: Role } & RevocationStamps,
     familyId: string,
     authAt?: number,
+    mfa = false,
   ): MintedAccessToken {
     const issuedAt = authAt === undefined ? this.clock.nowSeconds() : Math.floor(authAt / 1000);
     // iat has whole seconds: a token minted in the same second as a revocation must still count as after it.
@@ -62,6 +71,7 @@ export class AccessTokens {
       role: user.role,
       sid: familyId,
       jti: randomUUID(),
+      amr: mfa ? ['pwd', 'otp'] : ['pwd'],
       iat,
       exp,
     };

@@ -59,6 +59,7 @@ function claims(overrides: Record<string, unknown> = {}): Record<string, unknown
     role: 'user',
     sid: randomUUID(),
     jti: randomUUID(),
+    amr: ['pwd'],
     iat: NOW - 10,
     exp: NOW + 890,
     ...overrides,
@@ -316,6 +317,8 @@ describe('access tokens: @nestjs/jwt signs, the passport-jwt strategy verifies',
       ['iat beyond the leeway in the future', { iat: NOW + LEEWAY + 1, exp: NOW + 900 }],
       ['nbf beyond the leeway in the future', { nbf: NOW + LEEWAY + 1 }],
       ['an nbf that is not a number', { nbf: 'now' }],
+      ['an amr that is not a list', { amr: 'otp' }],
+      ['an amr with a method the service never issues', { amr: ['pwd', 'hwk'] }],
     ])('refuses %s with TOKEN_INVALID', async (_label, overrides) => {
       await expect(check(forgeValid(overrides)).result).resolves.toEqual(INVALID);
     });
@@ -326,6 +329,8 @@ describe('access tokens: @nestjs/jwt signs, the passport-jwt strategy verifies',
       ['exp past within the leeway', { iat: NOW - 100, exp: NOW - LEEWAY + 1 }],
       ['a lifetime of exactly ACCESS_TOKEN_TTL', { iat: NOW - 10, exp: NOW - 10 + TTL }],
       ['the admin role', { role: 'admin' }],
+      ['a second factor in amr', { amr: ['pwd', 'otp'] }],
+      ['no amr (minted before second factors existed)', { amr: undefined }],
     ])('accepts %s', async (_label, overrides) => {
       await expect(check(forgeValid(overrides)).result).resolves.toMatchObject({ ok: true });
     });

@@ -164,6 +164,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       typeof claims.sid === 'string' &&
       UUID.test(claims.sid) &&
       typeof claims.jti === 'string' &&
+      // Tokens minted before second factors existed carry no amr; any other amr lists only what we issue.
+      (claims.amr === undefined ||
+        (Array.isArray(claims.amr) && claims.amr.every((method) => method === 'pwd' || method === 'otp'))) &&
       ROLES.includes(claims.role as AccessTokenClaims['role']) &&
       Number.isInteger(iat) &&
       Number.isInteger(exp) &&
@@ -186,6 +189,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       method: 'token',
       sessionId: claims.sid,
       expiresAt: new Date(claims.exp * 1000),
+      mfa: claims.amr?.includes('otp') === true,
     };
   }
 }

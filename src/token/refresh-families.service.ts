@@ -85,10 +85,17 @@ export class RefreshFamilies {
   }
 
   /**
-   * A new family for a login that passed its credential check, dated from when that check began
-   * (`checkedAt`, ms): its access token and its refreshes are revoked by any revocation stamp written since.
+   * A new family for a login that passed its credential check (`mfa`: and a second factor), dated from when
+   * the password check began (`checkedAt`, ms): its access token and its refreshes are revoked by any
+   * revocation stamp written since.
    */
-  async start(user: User, client: ClientInfo, viaCookie: boolean, checkedAt: number): Promise<TokenGrant> {
+  async start(
+    user: User,
+    client: ClientInfo,
+    viaCookie: boolean,
+    checkedAt: number,
+    mfa = false,
+  ): Promise<TokenGrant> {
     const now = new Date();
     // Dated no earlier than the stamp on the row it read, which may lie up to a second ahead.
     const authAt = new Date(Math.max(checkedAt, user.revokedBefore?.getTime() ?? 0));
@@ -110,6 +117,7 @@ export class RefreshFamilies {
             userAgent: client.userAgent ?? null,
             ip: client.ip?.slice(0, 64) ?? null,
             csrfTokenHash: csrfToken ? sha256(csrfToken) : null,
+            mfa,
             revokedAt: null,
             revokeReason: null,
           }),
@@ -123,7 +131,7 @@ export class RefreshFamilies {
           'login.succeeded',
           user.id,
           client,
-          { method: 'token', familyId: created.id },
+          { method: 'token', familyId: created.id, mfa },
           manager,
         );
         return created;
@@ -133,7 +141,7 @@ export class RefreshFamilies {
         if (isForeignKeyViolation(error)) throw new AppError('INVALID_CREDENTIALS');
         throw error;
       });
-    const access = this.accessTokens.mint(user, family.id, checkedAt);
+    const access = this.accessTokens.mint(user, family.id, checkedAt, mfa);
     return {
       accessToken: access.token,
       accessExpiresAt: access.expiresAt,
@@ -234,7 +242,7 @@ export class RefreshFamilies {
       family.expiresAt,
     );
     const refreshToken = newOpaqueToken();
-    const access = this.accessTokens.mint(user, family.id);
+    const access = this.accessTokens.mint(user, family.id, undefined, family.mfa);
     const sealed: SealedGrant = {
       accessToken: access.token,
       accessExpiresAt: access.expiresAt.toISOString(),

@@ -45,6 +45,10 @@ export class RefreshFamily {
   @Column({ type: 'varchar', length: 64, nullable: true })
   ip!: string | null;
 
+  /** The login passed a second factor: every access token of the family carries `amr: ["pwd", "otp"]`. */
+  @Column({ type: 'boolean', default: false })
+  mfa!: boolean;
+
   /** Set when the refresh token travels in the `rt` cookie: the hash of the CSRF token that must escort it. */
   @Column({ name: 'csrf_token_hash', type: 'varchar', length: 64, nullable: true })
   csrfTokenHash!: string | null;

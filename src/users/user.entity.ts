@@ -33,6 +33,10 @@ export class User {
   @Column({ name: 'tokens_revoked_before', type: 'timestamptz', nullable: true })
   tokensRevokedBefore!: Date | null;
 
+  /** Whether the user has a confirmed second factor (the factor itself lives in the mfa module's tables). */
+  @Column({ name: 'mfa_enabled', type: 'boolean', default: false })
+  mfaEnabled!: boolean;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 
@@ -47,11 +51,12 @@ export interface PublicUser {
   displayName: string | null;
   role: Role;
   emailVerified: boolean;
+  mfaEnabled: boolean;
   createdAt: string;
 }
 
 export function toPublicUser(
-  user: Pick<User, 'id' | 'email' | 'displayName' | 'role' | 'emailVerified' | 'createdAt'>,
+  user: Pick<User, 'id' | 'email' | 'displayName' | 'role' | 'emailVerified' | 'mfaEnabled' | 'createdAt'>,
 ): PublicUser {
   return {
     id: user.id,
@@ -59,6 +64,7 @@ export function toPublicUser(
     displayName: user.displayName,
     role: user.role,
     emailVerified: user.emailVerified,
+    mfaEnabled: user.mfaEnabled,
     createdAt: user.createdAt.toISOString(),
   };
 }

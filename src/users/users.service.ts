@@ -27,6 +27,7 @@ const STATE_COLUMNS = {
   displayName: true,
   role: true,
   emailVerified: true,
+  mfaEnabled: true,
   createdAt: true,
   revokedBefore: true,
   tokensRevokedBefore: true,
@@ -206,6 +207,12 @@ export class UsersService implements OnApplicationBootstrap {
 
   async setRole(userId: string, role: Role, manager: EntityManager): Promise<void> {
     await this.stamp(userId, 'tokensRevokedBefore', manager, { role });
+  }
+
+  /** Written by the mfa module in the transaction that confirms or removes the factor. */
+  async setMfaEnabled(userId: string, enabled: boolean, manager: EntityManager): Promise<void> {
+    await manager.getRepository(User).update({ id: userId }, { mfaEnabled: enabled });
+    await this.revocations.changed(manager, [stateKey(userId)]);
   }
 
   revokeAll(userId: string, manager: EntityManager = this.users.manager): Promise<Date> {

@@ -1,7 +1,9 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsUUID } from 'class-validator';
-import { NewPasswordField, PasswordField } from '../../users/fields';
+import { NewPasswordField, PasswordField, StringField } from '../../users/fields';
 import { UserDto } from './user.response';
+
+const STEP_UP_CODE = 'Required when the user has a second factor: a TOTP code or a recovery code';
 
 export class AuthInfoDto {
   @ApiProperty({ enum: ['session', 'token'] }) method!: 'session' | 'token';
@@ -9,6 +11,7 @@ export class AuthInfoDto {
   sessionId!: string;
   @ApiProperty({ format: 'date-time', description: 'When this credential stops working unless renewed' })
   expiresAt!: string;
+  @ApiProperty({ description: 'Whether this sign-in passed a second factor' }) mfa!: boolean;
 }
 
 export class MeResponseDto {
@@ -40,9 +43,15 @@ export class ChangePasswordDto {
 
   @NewPasswordField()
   newPassword!: string;
+
+  @StringField(64, { optional: true, api: { description: STEP_UP_CODE } })
+  code?: string;
 }
 
 export class DeleteAccountDto {
   @PasswordField()
   password!: string;
+
+  @StringField(64, { optional: true, api: { description: STEP_UP_CODE } })
+  code?: string;
 }
