@@ -3,6 +3,7 @@ import { CreateTokens1763900000000 } from './1763900000000-CreateTokens';
 import { CreateRateLimits1763900000100 } from './1763900000100-CreateRateLimits';
 import { CreateSessions1763900000200 } from './1763900000200-CreateSessions';
 import { AddTokensRevokedBefore1764000000000 } from './1764000000000-AddTokensRevokedBefore';
+import { MoveReplayToFamilies1764700000000 } from './1764700000000-MoveReplayToFamilies';
 
 /** Every migration, oldest first; both the service and `npm run migration:run` apply this list. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   CreateRateLimits1763900000100,
   CreateSessions1763900000200,
   AddTokensRevokedBefore1764000000000,
+  MoveReplayToFamilies1764700000000,
 ];
