@@ -176,6 +176,35 @@ describe('cookie sessions', () => {
       }
     });
 
+    it('load no session, and a login without a cookie still gets one', async () => {
+      // express-session calls the store's generate for every request it handles that has no session.
+      const store = running.app.get<SessionStore & { generate(req: unknown): void }>(SessionStore);
+      const generate = store.generate.bind(store);
+      let generated = 0;
+      store.generate = (req: unknown) => {
+        generated += 1;
+        generate(req);
+      };
+      try {
+        const user = await registerUser(running.url);
+        const token = await api()
+          .post('/api/auth/token/login')
+          .send({ email: user.email, password: user.password })
+          .expect(200);
+        await api().get('/health/live').expect(200);
+        await api()
+          .get('/api/me')
+          .set('Authorization', `Bearer ${token.body.accessToken as string}`)
+          .expect(200);
+        expect(generated).toBe(0);
+        const session = await login(running.url, user);
+        expect(generated).toBeGreaterThan(0);
+        await api().get('/api/auth/session').set('Cookie', session.cookie).expect(200);
+      } finally {
+        store.generate = generate;
+      }
+    });
+
     it('answer 401 AUTHENTICATION_REQUIRED on session routes', async () => {
       expectError(await api().get('/api/auth/session'), 401, 'AUTHENTICATION_REQUIRED');
       expectError(await api().post('/api/auth/session/logout'), 401, 'AUTHENTICATION_REQUIRED');
