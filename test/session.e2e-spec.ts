@@ -438,6 +438,35 @@ describe('cookie sessions', () => {
       expect(Object.values(index)).toEqual([sessionIdOf(session.cookie)]);
       expect(await redis.ttl(`${prefix}user-sessions:{${user.id}}`)).toBeGreaterThan(0);
     });
+
+    it('stores a Redis session in under 400 bytes, and still loads one stored in the earlier named form', async () => {
+      const redis = running.app.get<RedisClient | null>(REDIS);
+      if (!storage.redis || !redis) return;
+      const user = await registerUser(running.url);
+      const session = await login(running.url, user);
+      const key = `${storage.env.REDIS_KEY_PREFIX!}sess:${sessionIdOf(session.cookie)}`;
+      const stored = JSON.parse((await redis.get(key))!) as unknown[];
+      expect(stored[0]).toBe(user.id);
+      expect(Number(await redis.sendCommand(['MEMORY', 'USAGE', key, 'SAMPLES', '0']))).toBeLessThanOrEqual(
+        400,
+      );
+      const [userId, publicId, authAt, createdAt, lastSeenAt, csrfToken, userAgent, ip, expires] = stored;
+      const named = {
+        userId,
+        publicId,
+        authAt,
+        createdAt,
+        lastSeenAt,
+        csrfToken,
+        userAgent,
+        ip,
+        cookie: { originalMaxAge: 86_400_000, expires: new Date(expires as number).toISOString() },
+      };
+      await redis.set(key, JSON.stringify(named), { KEEPTTL: true });
+      const current = await api().get('/api/auth/session').set('Cookie', session.cookie).expect(200);
+      expect(current.body.user.id).toBe(user.id);
+      expect(current.body.csrfToken).toBe(csrfToken);
+    });
   });
 
   describe('OpenAPI', () => {
