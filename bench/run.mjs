@@ -404,6 +404,7 @@ function summarize(name, result, bound) {
     sent: total,
     ok,
     failed,
+    failures: { non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts },
     valid,
     rps: valid ? Math.round(ok / result.duration) : null,
     p50Ms: result.latency.p50,
@@ -434,7 +435,14 @@ function medianRound(rounds) {
     ...(valid && rounds[0].ratio !== undefined
       ? { ratio: median(rounds.map((round) => round.ratio)), boundedBy: rounds[0].boundedBy }
       : {}),
-    rounds: rounds.map(({ rps, p50Ms, p99Ms, ratio, failed }) => ({ rps, p50Ms, p99Ms, ratio, failed })),
+    rounds: rounds.map(({ rps, p50Ms, p99Ms, ratio, failed, failures }) => ({
+      rps,
+      p50Ms,
+      p99Ms,
+      ratio,
+      failed,
+      failures,
+    })),
   };
 }
 
