@@ -3,7 +3,6 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { EntityManager, IsNull, MoreThan, Not, Repository } from 'typeorm';
 import type { AuditType } from '../audit/audit-event.entity';
-import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import { newCsrfToken } from '../common/csrf';
@@ -13,7 +12,6 @@ import type { User } from '../users/user.entity';
 import { UsersService, UserState } from '../users/users.service';
 import { AccessTokens } from './access-tokens';
 import { RefreshFamily } from './refresh-family.entity';
-import { RefreshToken } from './refresh-token.entity';
 import { newOpaqueToken, open, seal, sha256 } from './replay-box';
 
 /** What login and refresh hand the client. `csrfToken` is set when the refresh token travels in a cookie. */
@@ -89,6 +87,8 @@ type RotationOutcome = 'rotated' | 'replay' | 'reused' | 'invalid';
  * - `reused`: the family is revoked and its replay answer dropped; `token.reuse_detected` is audited. The
  *   caller tells the revocation cache once the statement has returned (committed).
  *
+ * The audit rows go straight into AuditModule's `audit_events`, so that each commits with its write.
+ *
  * $1 family, $2 presented token id, $3 now, $4 grace cutoff (now - REFRESH_REUSE_GRACE), $5 successor id,
  * $6 successor hash, $7 sealed answer, $8 new idle end, $9 client ip, $10 user agent, $11 and $12 the audit
  * types of a rotation and of reuse.
@@ -145,6 +145,28 @@ const REVOKE_FOR_REUSE = `
   )
   SELECT id FROM revoked`;
 
+/** Token logout: the family of the presented refresh token, if it is the caller's. */
+const FIND_OWN_FAMILY = `
+  SELECT f.id, f.csrf_token_hash
+  FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
+  WHERE t.token_hash = $1 AND f.user_id = $2::uuid`;
+
+/**
+ * Token logout in one statement: revokes the caller's family and the presented token's (when the caller's)
+ * unless already revoked, and audits the logout whatever it revoked. $1 family ids, $2 user, $3 now, $4 ip,
+ * $5 user agent, $6 the audit type, $7 the caller's family.
+ */
+const LOGOUT = `
+  WITH revoked AS (
+    UPDATE refresh_families SET revoked_at = $3::timestamptz, revoke_reason = 'logout', replay_box = NULL
+    WHERE id = ANY($1::uuid[]) AND user_id = $2::uuid AND revoked_at IS NULL
+    RETURNING id
+  ), audited AS (
+    INSERT INTO audit_events (type, user_id, ip, user_agent, detail)
+    VALUES ($6::text, $2::uuid, $4::text, $5::text, jsonb_build_object('method', 'token', 'familyId', $7::text))
+  )
+  SELECT id FROM revoked`;
+
 /**
  * A login's family, its first (live) refresh token and the `login.succeeded` audit row in one statement.
  * $1 user, $2 now, $3 absolute end, $4 idle end, $5 user agent, $6 ip, $7 CSRF token hash, $8 token id,
@@ -177,7 +199,6 @@ export class RefreshFamilies {
     @InjectRepository(RefreshFamily) private readonly families: Repository<RefreshFamily>,
     private readonly users: UsersService,
     private readonly accessTokens: AccessTokens,
-    private readonly audit: AuditService,
     private readonly revocations: Revocations,
   ) {}
 
@@ -371,24 +392,32 @@ export class RefreshFamilies {
     presentation: Presentation | undefined,
     client: ClientInfo,
   ): Promise<void> {
-    await this.families.manager.transaction(async (manager) => {
-      const families = manager.getRepository(RefreshFamily);
-      const ids = new Set([familyId]);
-      if (presentation) {
-        const token = await manager.getRepository(RefreshToken).findOne({
-          where: { tokenHash: sha256(presentation.refreshToken) },
-          select: { id: true, familyId: true },
-        });
-        const family = token ? await families.findOneBy({ id: token.familyId, userId }) : null;
-        if (family && presentation.viaCookie) assertFamilyCsrf(family.csrfTokenHash, presentation.csrfHeader);
-        if (family) ids.add(family.id);
+    const ids = [familyId];
+    if (presentation) {
+      const [presented] = await this.families.manager.query<{ id: string; csrf_token_hash: string | null }[]>(
+        FIND_OWN_FAMILY,
+        [sha256(presentation.refreshToken), userId],
+      );
+      if (presented && presentation.viaCookie) {
+        assertFamilyCsrf(presented.csrf_token_hash, presentation.csrfHeader);
       }
-      for (const id of ids) {
-        const family = await families.findOne({ where: { id, userId }, lock: { mode: 'pessimistic_write' } });
-        if (family) await this.revokeLocked(manager, family, 'logout', new Date());
-      }
-      await this.audit.record('logout', userId, client, { method: 'token', familyId }, manager);
-    });
+      if (presented && presented.id !== familyId) ids.push(presented.id);
+    }
+    const revoked = await this.families.manager.query<{ id: string }[]>(LOGOUT, [
+      ids,
+      userId,
+      new Date(),
+      client.ip?.slice(0, 64) ?? null,
+      client.userAgent?.slice(0, 512) ?? null,
+      'logout' satisfies AuditType,
+      familyId,
+    ]);
+    if (revoked.length > 0) {
+      await this.revocations.changed(
+        this.families.manager,
+        revoked.map((row) => stateKey(row.id)),
+      );
+    }
   }
 
   /** The user's live families, newest first, for the session registry. */
@@ -435,19 +464,6 @@ export class RefreshFamilies {
     const revoked = (result.raw as { id: string }[]).map((row) => stateKey(row.id));
     if (revoked.length > 0) await this.revocations.changed(manager, revoked);
     return revoked.length;
-  }
-
-  private async revokeLocked(
-    manager: EntityManager,
-    family: RefreshFamily,
-    reason: RevokeReason,
-    now: Date,
-  ): Promise<void> {
-    if (family.revokedAt !== null) return;
-    await manager
-      .getRepository(RefreshFamily)
-      .update({ id: family.id }, { revokedAt: now, revokeReason: reason, replayBox: null });
-    await this.revocations.changed(manager, [stateKey(family.id)]);
   }
 }
 

@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AuditModule } from '../audit/audit.module';
 import { RevocationModule } from '../revocation/revocation.module';
 import { UsersModule } from '../users/users.module';
 import { AccessTokens } from './access-tokens';
@@ -14,12 +13,7 @@ import { SigningKeys } from './signing-keys';
 
 /** Access tokens (signing keys, JWKS, bearer verification) and refresh families. */
 @Module({
-  imports: [
-    TypeOrmModule.forFeature([RefreshFamily, RefreshToken]),
-    UsersModule,
-    AuditModule,
-    RevocationModule,
-  ],
+  imports: [TypeOrmModule.forFeature([RefreshFamily, RefreshToken]), UsersModule, RevocationModule],
   controllers: [JwksController],
   providers: [SigningKeys, AccessTokens, BearerAuthenticator, JwtGuard, RefreshFamilies],
   exports: [BearerAuthenticator, JwtGuard, RefreshFamilies],
