@@ -4,6 +4,8 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * The family row names its live token and holds the answer of its last rotation. A refresh then decides
  * rotate, replay or reuse from the one row it locks, so it fits in one statement; and only the last
  * rotation can ever be replayed, since a replay is allowed only while its answer is still the live token.
+ * Not for a rolling upgrade: an instance of the previous version would write the dropped column and leave
+ * new families without a live token (whose first refresh would then count as reuse), so stop them first.
  */
 export class MoveReplayToFamilies1764700000000 implements MigrationInterface {
   name = 'MoveReplayToFamilies1764700000000';
