@@ -58,7 +58,6 @@ interface PresentedToken {
   family_id: string;
   user_id: string;
   csrf_token_hash: string | null;
-  auth_at: Date;
   revoked_at: Date | null;
   expires_at: Date;
   idle_expires_at: Date;
@@ -69,12 +68,12 @@ interface PresentedToken {
 }
 
 const FIND_PRESENTED = `
-  SELECT t.id AS token_id, f.id AS family_id, f.user_id, f.csrf_token_hash, f.auth_at, f.revoked_at,
-         f.expires_at, f.idle_expires_at, f.last_used_at, f.live_token_id, f.replay_token_id, f.replay_box
+  SELECT t.id AS token_id, f.id AS family_id, f.user_id, f.csrf_token_hash, f.revoked_at, f.expires_at,
+         f.idle_expires_at, f.last_used_at, f.live_token_id, f.replay_token_id, f.replay_box
   FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
   WHERE t.token_hash = $1`;
 
-type RotationOutcome = 'rotated' | 'replay' | 'reused' | 'invalid';
+type RotationOutcome = 'rotated' | 'replay' | 'reused' | 'stale' | 'invalid';
 
 /**
  * One refresh of the token the first read found live, as a single statement (its own transaction):
@@ -82,14 +81,20 @@ type RotationOutcome = 'rotated' | 'replay' | 'reused' | 'invalid';
  * - `family` locks the family row. A concurrent refresh of the same family waits here until the other's
  *   statement commits, and then reads the row as that one left it (READ COMMITTED re-reads a row it had to
  *   wait for), so every decision below is taken on the newest state, in family order.
- * - `decision`: revoked or past its absolute or idle end, `invalid`; the presented token still the live
- *   one, `rotated`; spent by the last rotation less than the grace window ago (so that rotation's answer is
+ * - `decision`: revoked or past its absolute or idle end, `invalid`; the presented token live but the
+ *   family dated (`auth_at`) before the user's `revoked_before`, `stale` (its login's password check
+ *   predates a revocation that could not see the family yet); the presented token still the live one,
+ *   `rotated`; spent by the last rotation less than the grace window ago (so that rotation's answer is
  *   the live token), `replay`; anything else is a spent token whose answer is no longer live, `reused`.
  * - `rotated`: the family names the successor live and keeps the sealed answer ($7) for the presented
  *   token's replays, replacing the previous rotation's; the token is spent; the successor is inserted (after
  *   the spend, which it reads, so the one-live-token index never sees two); `token.refreshed` is audited.
- * - `reused`: the family is revoked and its replay answer dropped; `token.reuse_detected` is audited. The
- *   caller tells the revocation cache once the statement has returned (committed).
+ * - `reused` and `stale`: the family is revoked (for `reuse`, or `revoked`) and its replay answer dropped;
+ *   reuse audits `token.reuse_detected`. The caller tells the revocation cache once the statement has
+ *   returned (committed).
+ * The user's stamp is read from the statement's snapshot while the family row is re-read after any wait
+ * for its lock: a password change that re-dates the caller's own family (`redate`) locks that row, so a
+ * refresh racing it sees either both the old stamp and date or both the new ones.
  *
  * The audit rows go straight into AuditModule's `audit_events`, so that each commits with its write.
  *
@@ -99,14 +104,16 @@ type RotationOutcome = 'rotated' | 'replay' | 'reused' | 'invalid';
  */
 const ROTATE = `
   WITH family AS (
-    SELECT id, user_id, live_token_id, replay_token_id, replay_box, last_used_at, revoked_at, expires_at,
-           idle_expires_at
+    SELECT id, user_id, auth_at, live_token_id, replay_token_id, replay_box, last_used_at, revoked_at,
+           expires_at, idle_expires_at
     FROM refresh_families WHERE id = $1::uuid
     FOR UPDATE
   ), decision AS (
     SELECT id, user_id, replay_box,
       CASE
         WHEN revoked_at IS NOT NULL THEN 'invalid'
+        WHEN live_token_id = $2::uuid
+          AND auth_at < (SELECT u.revoked_before FROM users u WHERE u.id = family.user_id) THEN 'stale'
         WHEN live_token_id = $2::uuid AND $3::timestamptz < expires_at AND $3::timestamptz < idle_expires_at
           THEN 'rotated'
         WHEN live_token_id = $2::uuid THEN 'invalid'
@@ -127,8 +134,10 @@ const ROTATE = `
     INSERT INTO refresh_tokens (id, family_id, token_hash, parent_id)
     SELECT $5::uuid, family_id, $6::text, $2::uuid FROM spent
   ), revoked AS (
-    UPDATE refresh_families f SET revoked_at = $3::timestamptz, revoke_reason = 'reuse', replay_box = NULL
-    FROM decision d WHERE f.id = d.id AND d.outcome = 'reused'
+    UPDATE refresh_families f
+    SET revoked_at = $3::timestamptz, replay_box = NULL,
+        revoke_reason = CASE d.outcome WHEN 'reused' THEN 'reuse' ELSE 'revoked' END
+    FROM decision d WHERE f.id = d.id AND d.outcome IN ('reused', 'stale')
   ), audited AS (
     INSERT INTO audit_events (type, user_id, ip, user_agent, detail)
     SELECT CASE outcome WHEN 'rotated' THEN $11::text ELSE $12::text END, user_id, $9::text, $10::text,
@@ -198,8 +207,8 @@ const START_FAMILY = `
  * Refresh families: one per login, holding a chain of opaque refresh tokens of which at most one is live.
  * Rotation runs in one statement holding the family row lock, so concurrent refreshes of one token
  * serialise: the first rotates, the others replay its answer inside the grace window.
- * A family column that its tokens carry (as `auth_at` dates them) is written by START_FAMILY and read by
- * FIND_PRESENTED, whose row a refresh mints from; ROTATE need not know it.
+ * A family column that its access tokens carry (as a second factor's flag would) is written by START_FAMILY
+ * and read by FIND_PRESENTED, whose row a refresh mints from; ROTATE need not know it.
  */
 @Injectable()
 export class RefreshFamilies {
@@ -296,11 +305,6 @@ export class RefreshFamilies {
     if (now >= found.expires_at || now >= found.idle_expires_at) throw new AppError('REFRESH_TOKEN_INVALID');
     const user = await this.users.state(found.user_id);
     if (!user) throw new AppError('REFRESH_TOKEN_INVALID');
-    if (user.revokedBefore && found.auth_at < user.revokedBefore) {
-      // Its login's password check predates a revocation that could not see the family yet.
-      await this.revokeFamily(found.user_id, found.family_id, 'revoked');
-      throw new AppError('REFRESH_TOKEN_INVALID');
-    }
     const idleExpiresAt = earliest(
       new Date(now.getTime() + this.config.token.refreshIdleTtlSeconds * 1000),
       found.expires_at,
@@ -353,6 +357,9 @@ export class RefreshFamilies {
       case 'reused':
         await this.revocations.changed(this.families.manager, [stateKey(found.family_id)]);
         throw new AppError('REFRESH_TOKEN_REUSED');
+      case 'stale':
+        await this.revocations.changed(this.families.manager, [stateKey(found.family_id)]);
+        throw new AppError('REFRESH_TOKEN_INVALID');
       case 'invalid':
         throw new AppError('REFRESH_TOKEN_INVALID');
     }
