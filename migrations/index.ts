@@ -6,6 +6,7 @@ import { AddTokensRevokedBefore1764000000000 } from './1764000000000-AddTokensRe
 import { AddEmailVerified1764200000000 } from './1764200000000-AddEmailVerified';
 import { CreateLinkTokensAndMailOutbox1764200000100 } from './1764200000100-CreateLinkTokensAndMailOutbox';
 import { AddFamilyAuthAt1764500000000 } from './1764500000000-AddFamilyAuthAt';
+import { MoveReplayToFamilies1764700000000 } from './1764700000000-MoveReplayToFamilies';
 import { CreateMfa1765000000000 } from './1765000000000-CreateMfa';
 
 /** Every migration, oldest first; both the service and `npm run migration:run` apply this list. */
@@ -18,5 +19,6 @@ export const MIGRATIONS = [
   AddEmailVerified1764200000000,
   CreateLinkTokensAndMailOutbox1764200000100,
   AddFamilyAuthAt1764500000000,
+  MoveReplayToFamilies1764700000000,
   CreateMfa1765000000000,
 ];

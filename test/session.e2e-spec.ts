@@ -183,6 +183,35 @@ describe('cookie sessions', () => {
       }
     });
 
+    it('load no session, and a login without a cookie still gets one', async () => {
+      // express-session calls the store's generate for every request it handles that has no session.
+      const store = running.app.get<SessionStore & { generate(req: unknown): void }>(SessionStore);
+      const generate = store.generate.bind(store);
+      let generated = 0;
+      store.generate = (req: unknown) => {
+        generated += 1;
+        generate(req);
+      };
+      try {
+        const user = await registerUser(running.url);
+        const token = await api()
+          .post('/api/auth/token/login')
+          .send({ email: user.email, password: user.password })
+          .expect(200);
+        await api().get('/health/live').expect(200);
+        await api()
+          .get('/api/me')
+          .set('Authorization', `Bearer ${token.body.accessToken as string}`)
+          .expect(200);
+        expect(generated).toBe(0);
+        const session = await login(running.url, user);
+        expect(generated).toBeGreaterThan(0);
+        await api().get('/api/auth/session').set('Cookie', session.cookie).expect(200);
+      } finally {
+        store.generate = generate;
+      }
+    });
+
     it('answer 401 AUTHENTICATION_REQUIRED on session routes', async () => {
       expectError(await api().get('/api/auth/session'), 401, 'AUTHENTICATION_REQUIRED');
       expectError(await api().post('/api/auth/session/logout'), 401, 'AUTHENTICATION_REQUIRED');
@@ -426,6 +455,35 @@ describe('cookie sessions', () => {
       const index = await redis.hGetAll(`${prefix}user-sessions:{${user.id}}`);
       expect(Object.values(index)).toEqual([sessionIdOf(session.cookie)]);
       expect(await redis.ttl(`${prefix}user-sessions:{${user.id}}`)).toBeGreaterThan(0);
+    });
+
+    it('stores a Redis session in under 400 bytes, and still loads one stored in the earlier named form', async () => {
+      const redis = running.app.get<RedisClient | null>(REDIS);
+      if (!storage.redis || !redis) return;
+      const user = await registerUser(running.url);
+      const session = await login(running.url, user);
+      const key = `${storage.env.REDIS_KEY_PREFIX!}sess:${sessionIdOf(session.cookie)}`;
+      const stored = JSON.parse((await redis.get(key))!) as unknown[];
+      expect(stored[0]).toBe(user.id);
+      expect(Number(await redis.sendCommand(['MEMORY', 'USAGE', key, 'SAMPLES', '0']))).toBeLessThanOrEqual(
+        400,
+      );
+      const [userId, publicId, authAt, createdAt, lastSeenAt, csrfToken, userAgent, ip, expires] = stored;
+      const named = {
+        userId,
+        publicId,
+        authAt,
+        createdAt,
+        lastSeenAt,
+        csrfToken,
+        userAgent,
+        ip,
+        cookie: { originalMaxAge: 86_400_000, expires: new Date(expires as number).toISOString() },
+      };
+      await redis.set(key, JSON.stringify(named), { KEEPTTL: true });
+      const current = await api().get('/api/auth/session').set('Cookie', session.cookie).expect(200);
+      expect(current.body.user.id).toBe(user.id);
+      expect(current.body.csrfToken).toBe(csrfToken);
     });
   });
 

@@ -430,6 +430,25 @@ describe('token authentication with configured ES256 keys', () => {
     expect(await liveTokens(running, claims.sid as string)).toEqual([{ count: '1' }]);
   });
 
+  it('refuses a rotated token inside the grace window once its answer is no longer live, and kills the family', async () => {
+    const { body } = await liveClaims();
+    const b = await refresh(running.url, body.refreshToken!).expect(200);
+    const c = await refresh(running.url, b.body.refreshToken as string).expect(200);
+    // B's answer (C) is still the live token: B replays it.
+    const again = await refresh(running.url, b.body.refreshToken as string).expect(200);
+    expect(again.body.refreshToken).toBe(c.body.refreshToken);
+    // A's answer (B) is not: A within the window is reuse, and the whole family dies with its access tokens.
+    const reuse = await refresh(running.url, body.refreshToken!).expect(401);
+    expect(reuse.body.code).toBe('REFRESH_TOKEN_REUSED');
+    expect((await refresh(running.url, c.body.refreshToken as string).expect(401)).body.code).toBe(
+      'REFRESH_TOKEN_INVALID',
+    );
+    expect((await refresh(running.url, b.body.refreshToken as string).expect(401)).body.code).toBe(
+      'REFRESH_TOKEN_INVALID',
+    );
+    await expectRejected(running.url, `Bearer ${c.body.accessToken as string}`, 'TOKEN_REVOKED');
+  });
+
   it('revokes the family and the access token at logout', async () => {
     const { body } = await liveClaims();
     await logout(running.url, body.accessToken, { refreshToken: body.refreshToken }).expect(204);
@@ -595,10 +614,7 @@ describe('token lifetimes and reuse detection', () => {
     expect(events).toHaveLength(1);
     const boxes: unknown[] = await running.app
       .get(DataSource)
-      .query(
-        'SELECT 1 FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE f.user_id = $1 AND t.replay_box IS NOT NULL',
-        [user.id],
-      );
+      .query('SELECT 1 FROM refresh_families WHERE user_id = $1 AND replay_box IS NOT NULL', [user.id]);
     expect(boxes).toHaveLength(0);
   });
 

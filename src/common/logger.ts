@@ -104,17 +104,24 @@ function prettyStream(): DestinationStream | undefined {
   });
 }
 
-/** Request logging with the contract's request id: echoed when the client sent a sane one, else generated. */
+type RequestLogLevel = 'error' | 'info' | 'debug';
+
+/**
+ * Request logging with the contract's request id: echoed when the client sent a sane one, else generated.
+ * Set up to do little for a line that is not written (at the usual `warn` level, every success and client
+ * error): the level is decided first and a disabled one is `silent`, so no message or object is built;
+ * the serializers read the raw request and response instead of pino-http's wrapped copies; and the error
+ * code is added to the line itself rather than through a per-request child logger.
+ */
 export function createHttpLogger(logger: Logger): HttpLogger {
   return pinoHttp({
     logger,
     // Every line logged about a request carries its id as `requestId`, never as `req.id` or `reqId`.
     quietReqLogger: true,
     customAttributeKeys: { reqId: REQUEST_ID_FIELD },
-    customProps: (_req, res) => {
-      const code = (res as ServerResponse & { locals?: Record<string, unknown> }).locals?.[ERROR_CODE_LOCAL];
-      return typeof code === 'string' ? { code } : {};
-    },
+    wrapSerializers: false,
+    customSuccessObject: (_req, res, line: object) => withErrorCode(res, line),
+    customErrorObject: (_req, res, _error, line: object) => withErrorCode(res, line),
     customSuccessMessage: (req, res, responseTime) => requestLine(req, res, responseTime),
     customErrorMessage: (req, res) => requestLine(req, res),
     genReqId(req: IncomingMessage, res: ServerResponse) {
@@ -124,23 +131,30 @@ export function createHttpLogger(logger: Logger): HttpLogger {
       return id;
     },
     customLogLevel(_req, res, error) {
-      if (error || res.statusCode >= 500) return 'error';
-      return res.statusCode >= 400 ? 'info' : 'debug';
+      const level: RequestLogLevel =
+        error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug';
+      return logger.isLevelEnabled(level) ? level : 'silent';
     },
     serializers: {
       ...SERIALIZERS,
-      req: (req: { method: string; url: string }) => ({
-        method: req.method,
-        url: req.url,
-      }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      req: (req: IncomingMessage) => ({ method: req.method, url: req.url }),
+      res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
     },
   });
 }
 
-function requestLine(req: IncomingMessage, res: ServerResponse, responseTime?: number): string {
+function errorCodeOf(res: ServerResponse): string | undefined {
   const code = (res as ServerResponse & { locals?: Record<string, unknown> }).locals?.[ERROR_CODE_LOCAL];
-  const parts = [req.method, req.url, String(res.statusCode), typeof code === 'string' ? code : undefined];
+  return typeof code === 'string' ? code : undefined;
+}
+
+function withErrorCode(res: ServerResponse, line: object): object {
+  const code = errorCodeOf(res);
+  return code === undefined ? line : { ...line, code };
+}
+
+function requestLine(req: IncomingMessage, res: ServerResponse, responseTime?: number): string {
+  const parts = [req.method, req.url, String(res.statusCode), errorCodeOf(res)];
   if (responseTime !== undefined) parts.push(`${responseTime} ms`);
   return parts.filter(Boolean).join(' ');
 }

@@ -16,31 +16,12 @@ function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** The contract takes JSON only: any other declared body type is refused before parsing. */
-function requireJson(req: Request, _res: Response, next: NextFunction): void {
-  if (METHODS_WITH_BODY.has(req.method) && hasBody(req) && !req.is('application/json')) {
-    next(new AppError('UNSUPPORTED_MEDIA_TYPE'));
-    return;
-  }
-  next();
-}
-
 const BODY_PARSER_CODES: Record<string, ErrorCode> = {
   'entity.parse.failed': 'MALFORMED_JSON',
   'entity.too.large': 'PAYLOAD_TOO_LARGE',
   'encoding.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
   'charset.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
 };
-
-/** express.json, with its failures turned into contract errors before Nest's generic mapping sees them. */
-function jsonBody(limit: number) {
-  const parse = express.json({ limit, strict: true, type: 'application/json' });
-  return (req: Request, res: Response, next: NextFunction): void =>
-    parse(req, res, (error?: unknown) => {
-      const type = (error as { type?: string } | undefined)?.type;
-      next(error ? new AppError((type && BODY_PARSER_CODES[type]) || 'VALIDATION_FAILED') : undefined);
-    });
-}
 
 /** The deepest nesting a body may have; deeper ones are refused before anything walks them. */
 export const MAX_JSON_DEPTH = 32;
@@ -57,14 +38,6 @@ function nestsDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
-function refuseDeepNesting(req: Request, _res: Response, next: NextFunction): void {
-  next(
-    nestsDeeperThan(req.body, MAX_JSON_DEPTH)
-      ? new AppError('MALFORMED_JSON', `JSON nested deeper than ${MAX_JSON_DEPTH} levels is not accepted`)
-      : undefined,
-  );
-}
-
 const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 function prototypeKeyIn(value: unknown, path: string): string | undefined {
@@ -79,12 +52,41 @@ function prototypeKeyIn(value: unknown, path: string): string | undefined {
 }
 
 /**
- * JSON.parse keeps `__proto__` as an own key, and the DTO transform drops such keys silently instead of
- * refusing them as unknown fields; refusing them here keeps them away from any later object merge.
+ * The request body, in one middleware that a request without one (every GET, most of the traffic) leaves
+ * at once: only JSON is taken (any other declared type is refused before parsing), express.json's failures
+ * become contract errors before Nest's generic mapping sees them, bodies nested deeper than MAX_JSON_DEPTH
+ * are refused as MALFORMED_JSON, and keys named `__proto__`,
+ * `constructor` or `prototype` are refused: JSON.parse keeps `__proto__` as an own key, and the DTO
+ * transform would drop it silently instead of refusing it as an unknown field.
  */
-function refusePrototypeKeys(req: Request, _res: Response, next: NextFunction): void {
-  const field = prototypeKeyIn(req.body, '');
-  next(field ? AppError.validation(field, `${field} is not allowed`) : undefined);
+function jsonBody(limit: number) {
+  const parse = express.json({ limit, strict: true, type: 'application/json' });
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (!METHODS_WITH_BODY.has(req.method) || !hasBody(req)) {
+      next();
+      return;
+    }
+    if (!req.is('application/json')) {
+      next(new AppError('UNSUPPORTED_MEDIA_TYPE'));
+      return;
+    }
+    parse(req, res, (error?: unknown) => {
+      if (error) {
+        const type = (error as { type?: string }).type;
+        next(new AppError((type && BODY_PARSER_CODES[type]) || 'VALIDATION_FAILED'));
+        return;
+      }
+      // Measured first: the key walk below recurses, and no depth may overflow it.
+      if (nestsDeeperThan(req.body, MAX_JSON_DEPTH)) {
+        next(
+          new AppError('MALFORMED_JSON', `JSON nested deeper than ${MAX_JSON_DEPTH} levels is not accepted`),
+        );
+        return;
+      }
+      const field = prototypeKeyIn(req.body, '');
+      next(field ? AppError.validation(field, `${field} is not allowed`) : undefined);
+    });
+  };
 }
 
 /** Responses from the API carry credentials or personal data: no cache may keep them. */
@@ -98,6 +100,8 @@ export function applyPlatform(app: INestApplication, config: AppConfig, logger: 
   const expressApp = app as NestExpressApplication;
   expressApp.set('trust proxy', config.http.trustProxy);
   expressApp.disable('x-powered-by');
+  // Every API answer is no-store and the rest is tiny: an ETag (a SHA-1 of each body) would serve nobody.
+  expressApp.set('etag', false);
   app.use(createHttpLogger(logger));
   app.use(
     helmet({
@@ -119,10 +123,7 @@ export function applyPlatform(app: INestApplication, config: AppConfig, logger: 
     maxAge: 600,
   });
   app.use('/api', noStore);
-  app.use(requireJson);
   app.use(jsonBody(config.http.bodyLimitBytes));
-  app.use(refuseDeepNesting);
-  app.use(refusePrototypeKeys);
 }
 
 /** Slow clients are cut off, and header overflows get the contract's error body rather than a bare 431. */

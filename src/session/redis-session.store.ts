@@ -6,6 +6,19 @@ import { SessionStore } from './session.store';
 
 type Callback<T = void> = (error?: unknown, result?: T) => void;
 
+/** A stored session as a positional array: no field names, times as epoch milliseconds. */
+type StoredSession = [
+  userId: string,
+  publicId: string,
+  authAt: number,
+  createdAt: number,
+  lastSeenAt: number,
+  csrfToken: string,
+  userAgent: string | null,
+  ip: string | null,
+  cookieExpires: number | null,
+];
+
 /**
  * Sessions as Redis strings under `<prefix>sess:<sid>`, each expiring when the session would end on the
  * server. Writes at the end of a request use SET … XX, so they update a live key and never recreate one
@@ -71,19 +84,44 @@ export class RedisSessionStore extends SessionStore {
   }
 
   /**
-   * Keeps only the cookie's expiry with each session: its other attributes come from the configuration and
-   * are restored on load, so a cookie re-sent after an activity update keeps them (and a changed setting
-   * applies to existing sessions too). Saves about 60 bytes of each stored session.
+   * A positional JSON array, without field names, and with only the cookie's expiry: its other attributes
+   * (and its max age) come from the configuration and are restored on load, so a cookie re-sent after an
+   * activity update keeps them and a changed setting applies to existing sessions. About 200 bytes of value
+   * instead of 344 as named JSON, which keeps a session's Redis footprint under 400 bytes; `redis-cli`
+   * still shows it as readable JSON. Sessions stored in the earlier named form load.
    */
   private stringify({ cookie, ...data }: SessionData): string {
-    return JSON.stringify({
-      ...data,
-      cookie: { originalMaxAge: cookie.originalMaxAge, expires: cookie.expires },
-    });
+    return JSON.stringify([
+      data.userId,
+      data.publicId,
+      data.authAt,
+      data.createdAt,
+      data.lastSeenAt,
+      data.csrfToken,
+      data.userAgent ?? null,
+      data.ip ?? null,
+      cookie.expires ? new Date(cookie.expires).getTime() : null,
+    ] satisfies StoredSession);
   }
 
   private parse(raw: string): SessionData {
-    const stored = JSON.parse(raw) as SessionData;
-    return { ...stored, cookie: { ...this.cookieAttributes, ...stored.cookie } };
+    const stored = JSON.parse(raw) as StoredSession | SessionData;
+    if (!Array.isArray(stored)) return { ...stored, cookie: { ...this.cookieAttributes, ...stored.cookie } };
+    const [userId, publicId, authAt, createdAt, lastSeenAt, csrfToken, userAgent, ip, expires] = stored;
+    return {
+      userId,
+      publicId,
+      authAt,
+      createdAt,
+      lastSeenAt,
+      csrfToken,
+      ...(userAgent === null ? {} : { userAgent }),
+      ...(ip === null ? {} : { ip }),
+      cookie: {
+        ...this.cookieAttributes,
+        originalMaxAge: this.limits.absoluteTtlSeconds * 1000,
+        expires: expires === null ? undefined : new Date(expires),
+      },
+    };
   }
 }

@@ -1,6 +1,6 @@
 import { Inject, MiddlewareConsumer, Module, NestModule, OnModuleDestroy } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
-import type { RequestHandler } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
@@ -8,17 +8,16 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { REDIS, RedisClient } from '../redis/redis.module';
 import { UsersModule } from '../users/users.module';
 import { DatabaseSessionStore } from './database-session.store';
-import { sessionCookieName, sessionCookieOptions } from './session-cookie';
+import { hasSessionCookie, sessionCookieName, sessionCookieOptions } from './session-cookie';
 import { DatabaseSessionIndex, RedisSessionIndex, SessionIndex } from './session-index';
 import { RedisSessionStore } from './redis-session.store';
 import { loadOrCreateSessionSecret } from './session-secret';
 import { SessionAuthenticator } from './session.authenticator';
 import { SessionGuard } from './session.guard';
-import { SessionService } from './session.service';
+import { SESSION_MIDDLEWARE, SessionService } from './session.service';
 import { SessionStore } from './session.store';
 import { TrustedOriginGuard } from './trusted-origin.guard';
 
-const SESSION_MIDDLEWARE = Symbol('SESSION_MIDDLEWARE');
 const SESSION_BACKEND = Symbol('SESSION_BACKEND');
 
 /** Where sessions live and how a user's sessions are found: one choice, made here for both. */
@@ -79,7 +78,10 @@ async function createSessionMiddleware(
   };
 }
 
-/** Cookie sessions on every route, in Redis when configured, else in the database; never in memory. */
+/**
+ * Cookie sessions, in Redis when configured, else in the database; never in memory. Loaded for requests
+ * that carry the session cookie; a login without one gets its session from SessionService.start.
+ */
 @Module({
   imports: [UsersModule],
   providers: [
@@ -114,10 +116,18 @@ export class SessionModule implements NestModule, OnModuleDestroy {
   constructor(
     @Inject(SESSION_MIDDLEWARE) private readonly middleware: RequestHandler,
     private readonly store: SessionStore,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(this.middleware).forRoutes('*path');
+    const name = sessionCookieName(this.config);
+    // Without a cookie express-session would build an empty session with a fresh random id on every bearer
+    // call and health probe, only to drop it (saveUninitialized: false): most of what /health/live cost.
+    consumer
+      .apply((request: Request, response: Response, next: NextFunction) =>
+        hasSessionCookie(request, name) ? this.middleware(request, response, next) : next(),
+      )
+      .forRoutes('*path');
   }
 
   onModuleDestroy(): void {

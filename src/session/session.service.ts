@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Request } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Session, SessionData } from 'express-session';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -13,6 +13,9 @@ import { isSessionExpired, SessionExpiry, sessionExpiry, SessionLimits } from '.
 import { SessionStore } from './session.store';
 
 export type LiveSession = Session & Partial<SessionData>;
+
+/** The express-session middleware; SessionModule runs it only for requests that carry a session cookie. */
+export const SESSION_MIDDLEWARE = Symbol('SESSION_MIDDLEWARE');
 
 export interface StartedSession {
   publicId: string;
@@ -57,6 +60,7 @@ export class SessionService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly store: SessionStore,
     private readonly index: SessionIndex,
+    @Inject(SESSION_MIDDLEWARE) private readonly middleware: RequestHandler,
   ) {
     this.limits = config.session;
   }
@@ -73,7 +77,7 @@ export class SessionService {
     checkedAt: number,
     options: { mfa?: boolean } = {},
   ): Promise<StartedSession> {
-    const previous = request.session;
+    const previous = request.session ?? (await this.load(request));
     const replaced =
       previous.userId && previous.publicId
         ? { userId: previous.userId, publicId: previous.publicId, sid: request.sessionID }
@@ -190,6 +194,12 @@ export class SessionService {
     return (await this.index.sessionsOf(userId)).filter(
       (entry) => !isSessionExpired(entry.data, this.limits, now),
     );
+  }
+
+  /** A request without a session cookie skipped express-session; a login gets its session here. */
+  private async load(request: Request): Promise<Session> {
+    await promisify((next: (error?: unknown) => void) => this.middleware(request, request.res!, next))();
+    return request.session;
   }
 
   /** The one place a session comes into existence in the store. */

@@ -22,6 +22,7 @@ export class RefreshFamily {
   @Column({ name: 'auth_at', type: 'timestamptz' })
   authAt!: Date;
 
+  /** The last rotation (or the login); the grace window of the last rotation runs from it. */
   @Column({ name: 'last_used_at', type: 'timestamptz' })
   lastUsedAt!: Date;
 
@@ -32,6 +33,18 @@ export class RefreshFamily {
   /** Sliding end (REFRESH_IDLE_TTL after the last refresh), never past expiresAt. */
   @Column({ name: 'idle_expires_at', type: 'timestamptz' })
   idleExpiresAt!: Date;
+
+  /** The one unused token; a refresh rotates only this one. */
+  @Column({ name: 'live_token_id', type: 'uuid', nullable: true })
+  liveTokenId!: string | null;
+
+  /** The token the last rotation spent: presented again within the grace window, it gets `replayBox`. */
+  @Column({ name: 'replay_token_id', type: 'uuid', nullable: true })
+  replayTokenId!: string | null;
+
+  /** The last rotation's answer sealed under a key only the spent token's holder can derive. */
+  @Column({ name: 'replay_box', type: 'text', nullable: true, select: false })
+  replayBox!: string | null;
 
   @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
   revokedAt!: Date | null;

@@ -24,8 +24,4 @@ export class RefreshToken {
 
   @Column({ name: 'replaced_by', type: 'uuid', nullable: true })
   replacedBy!: string | null;
-
-  /** The rotation's response sealed under a key only this token's holder can derive; kept for the window. */
-  @Column({ name: 'replay_box', type: 'text', nullable: true })
-  replayBox!: string | null;
 }

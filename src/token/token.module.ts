@@ -2,7 +2,6 @@ import { Module } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AuditModule } from '../audit/audit.module';
 import { Clock } from '../common/clock';
 import { RevocationModule } from '../revocation/revocation.module';
 import { UsersModule } from '../users/users.module';
@@ -24,7 +23,6 @@ import { SigningKeys } from './signing-keys';
     JwtModule.register({}),
     PassportModule,
     UsersModule,
-    AuditModule,
     RevocationModule,
   ],
   controllers: [JwksController],
