@@ -1,3 +1,4 @@
+import { RedisStore } from 'connect-redis';
 import type { CookieOptions } from 'express';
 import type { SessionData } from 'express-session';
 import type { RedisClient } from '../redis/redis.module';
@@ -21,11 +22,12 @@ type StoredSession = [
 
 /**
  * Sessions as Redis strings under `<prefix>sess:<sid>`, each expiring when the session would end on the
- * server. Writes at the end of a request use SET … XX, so they update a live key and never recreate one
- * that a logout or revocation deleted meanwhile.
+ * server. connect-redis reads, creates and destroys them. Its `set` is an upsert, which would let a request
+ * in flight write back a session that a logout or revocation deleted meanwhile, so the end-of-request write
+ * is this store's own: SET … XX, which updates a live key and never recreates a deleted one.
  */
 export class RedisSessionStore extends SessionStore {
-  private readonly prefix: string;
+  private readonly sessions: RedisStore;
 
   constructor(
     private readonly redis: RedisClient,
@@ -34,26 +36,30 @@ export class RedisSessionStore extends SessionStore {
     private readonly cookieAttributes: CookieOptions,
   ) {
     super();
-    this.prefix = `${keyPrefix}sess:`;
-  }
-
-  override get(sid: string, callback: Callback<SessionData | null>): void {
-    this.redis.get(this.key(sid)).then(
-      (raw) => callback(undefined, raw === null ? null : this.parse(raw)),
-      (error: unknown) => callback(error),
-    );
-  }
-
-  async create(sid: string, session: SessionData): Promise<void> {
-    await this.redis.set(this.key(sid), this.stringify(session), {
-      expiration: { type: 'EX', value: this.ttl(session) },
+    this.sessions = new RedisStore({
+      client: redis,
+      prefix: `${keyPrefix}sess:`,
+      // A request that changes nothing writes nothing; activity is recorded at most once a minute instead.
+      disableTouch: true,
+      ttl: (session) => this.ttl(session),
+      serializer: { stringify: (session) => this.stringify(session), parse: (raw) => this.parse(raw) },
     });
   }
 
+  override get(sid: string, callback: Callback<SessionData | null>): void {
+    void this.sessions.get(sid, callback);
+  }
+
+  async create(sid: string, session: SessionData): Promise<void> {
+    await this.sessions.set(sid, session);
+  }
+
   override set(sid: string, session: SessionData, callback?: Callback): void {
+    const ttl = this.ttl(session);
+    if (ttl <= 0) return this.destroy(sid, callback);
     this.redis
       .set(this.key(sid), this.stringify(session), {
-        expiration: { type: 'EX', value: this.ttl(session) },
+        expiration: { type: 'EX', value: ttl },
         condition: 'XX',
       })
       .then(
@@ -63,10 +69,7 @@ export class RedisSessionStore extends SessionStore {
   }
 
   override destroy(sid: string, callback?: Callback): void {
-    this.remove(sid).then(
-      () => callback?.(),
-      (error: unknown) => callback?.(error),
-    );
+    void this.sessions.destroy(sid, callback);
   }
 
   async remove(sid: string): Promise<boolean> {
@@ -76,7 +79,7 @@ export class RedisSessionStore extends SessionStore {
   close(): void {}
 
   private key(sid: string): string {
-    return this.prefix + sid;
+    return this.sessions.prefix + sid;
   }
 
   private ttl(session: SessionData): number {
