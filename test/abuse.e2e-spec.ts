@@ -6,22 +6,7 @@ import { REDIS, RedisClient } from '../src/redis/redis.module';
 import { PasswordHasher } from '../src/users/password-hasher';
 import { sessionCookieOf } from './support/clients';
 import { STRONG_PASSWORD, uniqueEmail } from './support/factories';
-import { createTestStorage, Env, RunningApp, startApp, TestStorage } from './support/test-app';
-
-/** An app on storage of its own, for the describe block that declares it. */
-function appFor(env: Env): { current: () => RunningApp } {
-  let storage: TestStorage;
-  let running: RunningApp;
-  beforeAll(async () => {
-    storage = await createTestStorage();
-    running = await startApp({ ...storage.env, ...env });
-  }, 60_000);
-  afterAll(async () => {
-    await running?.close();
-    await storage?.drop();
-  }, 60_000);
-  return { current: () => running };
-}
+import { appFor, createTestStorage, Env, RunningApp, startApp } from './support/test-app';
 
 let ipCounter = 0;
 /** A client address of its own per use, so per-IP counters never leak from one test into another. */

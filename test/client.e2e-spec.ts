@@ -1,25 +1,11 @@
 import request, { Response } from 'supertest';
 import { expectError, setCookies, tokenLogin } from './support/clients';
 import { registerUser, STRONG_PASSWORD, uniqueEmail } from './support/factories';
-import { createTestStorage, Env, RunningApp, startApp, TestStorage } from './support/test-app';
+import { appFor, Env } from './support/test-app';
 
 /** What a client hits at the edges of the contract: lost CSRF tokens, cookie attributes, bad input. */
 
 const ADMIN = { email: 'client.admin@example.com', password: 'admin-quartz-meadow-58' };
-
-function appFor(env: Env = {}): () => RunningApp {
-  let storage: TestStorage;
-  let running: RunningApp;
-  beforeAll(async () => {
-    storage = await createTestStorage();
-    running = await startApp({ ...storage.env, ...env });
-  });
-  afterAll(async () => {
-    await running?.close();
-    await storage?.drop();
-  });
-  return () => running;
-}
 
 function detailsOf(response: Response): { field: string; message: string }[] {
   return (response.body as { details?: { field: string; message: string }[] }).details ?? [];
@@ -35,7 +21,7 @@ function expectValidation(response: Response, fields: string[]): void {
 }
 
 describe('client edges', () => {
-  const app = appFor({ ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password });
+  const app = appFor({ ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password }).current;
   const api = () => request(app().url);
 
   async function cookieLogin() {
@@ -316,7 +302,7 @@ describe.each([
   // Behind a TLS-terminating proxy, as a deployment with secure cookies runs.
   ['none', { COOKIE_SAMESITE: 'none', COOKIE_SECURE: 'true', TRUST_PROXY: '1' }, 'None', true],
 ])('COOKIE_SAMESITE %s', (_label, env: Env, attribute, secure) => {
-  const app = appFor(env);
+  const app = appFor(env).current;
 
   it(`sets the session cookie SameSite=${attribute}, and CSRF checks stay on`, async () => {
     const user = await registerUser(app().url);

@@ -6,26 +6,23 @@ import request, { Response } from 'supertest';
 import { DataSource } from 'typeorm';
 import { expectError, sessionCookieOf, sessionLogin, sleep, tokenLogin, refresh } from './support/clients';
 import { registerUser, uniqueEmail } from './support/factories';
-import { linkToken, ReceivedMail, SmtpSink, startSmtpSink } from './support/smtp-sink';
+import {
+  linkToken,
+  ReceivedMail,
+  SmtpSink,
+  startSmtpSink,
+  MAIL_FRONTEND,
+  mailEnv as sinkEnv,
+} from './support/smtp-sink';
 import { createTestStorage, Env, RunningApp, startApp, TestStorage } from './support/test-app';
 
-const FRONTEND = 'https://app.example.com';
+const FRONTEND = MAIL_FRONTEND;
 const NEW_PASSWORD = 'quartz-meadow-harbor-97';
 const ADMIN = { email: 'admin.lifecycle@example.com', password: 'admin-lantern-orbit-55' };
 
-/** The environment of a service whose mail goes to `sink`, polled fast so tests wait little. */
+/** The lifecycle specs' service: mail to `sink`, and an admin to look at the audit with. */
 function mailEnv(storage: TestStorage, sink: SmtpSink, extra: Env = {}): Env {
-  return {
-    ...storage.env,
-    MAIL_URL: sink.url,
-    MAIL_FROM: 'Auth <no-reply@example.com>',
-    FRONTEND_URL: FRONTEND,
-    MAIL_POLL_INTERVAL_MS: '50',
-    MAIL_RETRY_BASE_MS: '200',
-    ADMIN_EMAIL: ADMIN.email,
-    ADMIN_PASSWORD: ADMIN.password,
-    ...extra,
-  };
+  return sinkEnv(storage, sink, { ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, ...extra });
 }
 
 const forgot = (url: string, email: string) => request(url).post('/api/auth/password/forgot').send({ email });

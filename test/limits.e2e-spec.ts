@@ -7,7 +7,7 @@ import { expectError, refresh, sessionCookieOf, setCookies, tokenLogin } from '.
 import { registerUser, RegisteredUser, STRONG_PASSWORD, uniqueEmail } from './support/factories';
 import { deferred, holdPasswordChecks, until } from './support/held';
 import { shareDatabase, SharedDatabase } from './support/instances';
-import { createTestStorage, Env, RunningApp, startApp, TestStorage } from './support/test-app';
+import { appFor, createTestStorage, RunningApp, startApp, TestStorage } from './support/test-app';
 
 /**
  * The limits that must hold under concurrency (issue 13): password checks counted before they are checked,
@@ -22,20 +22,6 @@ const LOGIN_ROUTES = [
   ['session', '/api/auth/session/login'],
   ['token', '/api/auth/token/login'],
 ] as const;
-
-function appFor(env: Env = {}): { current: () => RunningApp } {
-  let storage: TestStorage;
-  let running: RunningApp;
-  beforeAll(async () => {
-    storage = await createTestStorage();
-    running = await startApp({ ...storage.env, ...env });
-  }, 60_000);
-  afterAll(async () => {
-    await running?.close();
-    await storage?.drop();
-  }, 60_000);
-  return { current: () => running };
-}
 
 /** What a login body carries of a registered user. */
 function creds(user: RegisteredUser): { email: string; password: string } {

@@ -10,7 +10,7 @@ import {
 } from './support/clients';
 import { registerUser, RegisteredUser, uniqueEmail } from './support/factories';
 import { EnrolledFactor, enrolSecondFactor, loginChallenge, totpAt, verifyMfa } from './support/mfa';
-import { linkToken, SmtpSink, startSmtpSink } from './support/smtp-sink';
+import { linkToken, mailEnv, SmtpSink, startSmtpSink } from './support/smtp-sink';
 import { createTestStorage, RunningApp, startApp, TestStorage } from './support/test-app';
 
 const NEW_PASSWORD = 'quartz-meadow-harbor-97';
@@ -29,14 +29,7 @@ describe('second factor in the lifecycle by mail', () => {
   beforeAll(async () => {
     storage = await createTestStorage();
     sink = await startSmtpSink();
-    running = await startApp({
-      ...storage.env,
-      MAIL_URL: sink.url,
-      MAIL_FROM: 'Auth <no-reply@example.com>',
-      FRONTEND_URL: 'https://app.example.com',
-      MAIL_POLL_INTERVAL_MS: '50',
-      MAIL_RETRY_BASE_MS: '200',
-    });
+    running = await startApp(mailEnv(storage, sink));
     url = running.url;
   });
 

@@ -1,6 +1,7 @@
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { freePort } from './instances';
+import type { Env, TestStorage } from './test-app';
 
 /** A message as the SMTP server received it, parsed. */
 export interface ReceivedMail {
@@ -103,4 +104,20 @@ export function linkToken(mail: ReceivedMail, page: string): string {
   const match = new RegExp(`https?://\\S+${page}\\?token=([A-Za-z0-9_-]+)`).exec(mail.text);
   if (!match?.[1]) throw new Error(`no ${page} link in mail "${mail.subject}":\n${mail.text}`);
   return match[1];
+}
+
+/** Where the mailed links of `mailEnv` point. */
+export const MAIL_FRONTEND = 'https://app.example.com';
+
+/** The environment of a service whose mail goes to `sink`, polled fast so tests wait little. */
+export function mailEnv(storage: TestStorage, sink: SmtpSink, extra: Env = {}): Env {
+  return {
+    ...storage.env,
+    MAIL_URL: sink.url,
+    MAIL_FROM: 'Auth <no-reply@example.com>',
+    FRONTEND_URL: MAIL_FRONTEND,
+    MAIL_POLL_INTERVAL_MS: '50',
+    MAIL_RETRY_BASE_MS: '200',
+    ...extra,
+  };
 }

@@ -122,3 +122,18 @@ export async function startApp(env: Env, overrides: ProviderOverride[] = []): Pr
   const port = typeof address === 'object' && address ? address.port : 0;
   return { app, server, url: `http://127.0.0.1:${port}`, close: () => app.close() };
 }
+
+/** An app on storage of its own for the describe block that declares it, started before its tests. */
+export function appFor(env: Env = {}): { current: () => RunningApp } {
+  let storage: TestStorage;
+  let running: RunningApp;
+  beforeAll(async () => {
+    storage = await createTestStorage();
+    running = await startApp({ ...storage.env, ...env });
+  }, 60_000);
+  afterAll(async () => {
+    await running?.close();
+    await storage?.drop();
+  }, 60_000);
+  return { current: () => running };
+}
