@@ -153,6 +153,7 @@ describe('access tokens: @nestjs/jwt signs, the passport-jwt strategy verifies',
       role: 'user',
       sid: familyId,
       jti: expect.any(String),
+      amr: ['pwd'],
       iat: NOW,
       exp: NOW + TTL,
     });
