@@ -18,6 +18,8 @@ type StoredSession = [
   userAgent: string | null,
   ip: string | null,
   cookieExpires: number | null,
+  /** 1 when the login passed a second factor; absent in sessions stored before second factors. */
+  mfa?: 1 | 0,
 ];
 
 /**
@@ -104,13 +106,14 @@ export class RedisSessionStore extends SessionStore {
       data.userAgent ?? null,
       data.ip ?? null,
       cookie.expires ? new Date(cookie.expires).getTime() : null,
+      data.mfa === true ? 1 : 0,
     ] satisfies StoredSession);
   }
 
   private parse(raw: string): SessionData {
     const stored = JSON.parse(raw) as StoredSession | SessionData;
     if (!Array.isArray(stored)) return { ...stored, cookie: { ...this.cookieAttributes, ...stored.cookie } };
-    const [userId, publicId, authAt, createdAt, lastSeenAt, csrfToken, userAgent, ip, expires] = stored;
+    const [userId, publicId, authAt, createdAt, lastSeenAt, csrfToken, userAgent, ip, expires, mfa] = stored;
     return {
       userId,
       publicId,
@@ -118,6 +121,7 @@ export class RedisSessionStore extends SessionStore {
       createdAt,
       lastSeenAt,
       csrfToken,
+      mfa: mfa === 1,
       ...(userAgent === null ? {} : { userAgent }),
       ...(ip === null ? {} : { ip }),
       cookie: {
