@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { LOCK_BASE_SECONDS } from '../src/rate-limit/login-throttle';
 import { REDIS, RedisClient } from '../src/redis/redis.module';
 import { PasswordHasher } from '../src/users/password-hasher';
-import { sessionCookieOf } from './support/clients';
+import { expectError, sessionCookieOf } from './support/clients';
 import { STRONG_PASSWORD, uniqueEmail } from './support/factories';
 import { appFor, createTestStorage, Env, RunningApp, startApp } from './support/test-app';
 
@@ -22,17 +22,6 @@ const LOGIN_ROUTES = [
 type LoginPath = (typeof LOGIN_ROUTES)[number][1];
 
 const ADMIN = { email: 'abuse.admin@example.com', password: 'admin-lantern-orbit-77' };
-
-function expectErrorShape(response: Response, status: number, code: string): void {
-  expect(response.status).toBe(status);
-  expect(response.body).toMatchObject({ statusCode: status, code });
-  expect(typeof response.body.message).toBe('string');
-  expect(typeof response.body.requestId).toBe('string');
-  expect(JSON.stringify(response.body)).not.toMatch(
-    /stack|at \w+ \(|QueryFailedError|SELECT|INSERT|node_modules/i,
-  );
-  expect(response.headers['cache-control']).toBe('no-store');
-}
 
 /** A refused login hands out nothing: no session cookie, no token. */
 function expectNoCredential(response: Response): void {
@@ -91,7 +80,7 @@ describe('abuse resistance', () => {
   async function failTimes(path: LoginPath, email: string, times: number, ip?: string): Promise<void> {
     for (let i = 0; i < times; i += 1) {
       const response = await login(path, email, 'wrong-password-guess', ip ?? freshIp());
-      expectErrorShape(response, 401, 'INVALID_CREDENTIALS');
+      expectError(response, 401, 'INVALID_CREDENTIALS');
     }
   }
 
@@ -112,7 +101,7 @@ describe('abuse resistance', () => {
       const user = await createUser();
       await failTimes(path, user.email, 5);
       const locked = await login(path, user.email, user.password);
-      expectErrorShape(locked, 429, 'RATE_LIMITED');
+      expectError(locked, 429, 'RATE_LIMITED');
       expectNoCredential(locked);
       expect(retryAfterOf(locked)).toBeGreaterThan(0);
       expect(retryAfterOf(locked)).toBeLessThanOrEqual(LOCK_BASE_SECONDS);
@@ -121,7 +110,7 @@ describe('abuse resistance', () => {
     it('counts the account under its normalised email', async () => {
       const user = await createUser();
       await failTimes(path, `  ${user.email.toUpperCase()} `, 5);
-      expectErrorShape(await login(path, user.email, user.password), 429, 'RATE_LIMITED');
+      expectError(await login(path, user.email, user.password), 429, 'RATE_LIMITED');
     });
 
     it('makes the lock longer with each further failure', async () => {
@@ -156,7 +145,7 @@ describe('abuse resistance', () => {
       await failTimes(path, ghost, 5);
       const known = await login(path, user.email, 'another-wrong-guess');
       const unknown = await login(path, ghost, 'another-wrong-guess');
-      expectErrorShape(known, 429, 'RATE_LIMITED');
+      expectError(known, 429, 'RATE_LIMITED');
       // Retry-After counts down from when each lock began, so it may differ by the second between the two.
       expect(retryAfterOf(unknown)).toBeLessThanOrEqual(LOCK_BASE_SECONDS);
       expect(comparable(unknown, ['retry-after'])).toEqual(comparable(known, ['retry-after']));
@@ -168,7 +157,7 @@ describe('abuse resistance', () => {
       await failTimes(path, first.email, 4, ip);
       await failTimes(path, second.email, 4, ip);
       const blocked = await login(path, third.email, third.password, ip);
-      expectErrorShape(blocked, 429, 'RATE_LIMITED');
+      expectError(blocked, 429, 'RATE_LIMITED');
       expectNoCredential(blocked);
       expect(retryAfterOf(blocked)).toBeGreaterThan(0);
       await login(path, third.email, third.password, freshIp()).expect(200);
@@ -178,7 +167,7 @@ describe('abuse resistance', () => {
       const ip = freshIp();
       for (let i = 0; i < 5; i += 1) await failTimes(path, uniqueEmail('spray'), 1, ip);
       const victim = await createUser();
-      expectErrorShape(await login(path, victim.email, victim.password, ip), 429, 'RATE_LIMITED');
+      expectError(await login(path, victim.email, victim.password, ip), 429, 'RATE_LIMITED');
       await login(path, victim.email, victim.password, freshIp()).expect(200);
     });
 
@@ -189,7 +178,7 @@ describe('abuse resistance', () => {
         await login(path, uniqueEmail('spoof'), 'wrong-password-guess', `${freshIp()}, ${ip}`).expect(401);
       }
       const blocked = await login(path, victim.email, victim.password, `${freshIp()}, ${ip}`);
-      expectErrorShape(blocked, 429, 'RATE_LIMITED');
+      expectError(blocked, 429, 'RATE_LIMITED');
     });
   });
 
@@ -198,7 +187,7 @@ describe('abuse resistance', () => {
     await failTimes('/api/auth/session/login', user.email, 3);
     await failTimes('/api/auth/token/login', user.email, 2);
     for (const [, path] of LOGIN_ROUTES) {
-      expectErrorShape(await login(path, user.email, user.password), 429, 'RATE_LIMITED');
+      expectError(await login(path, user.email, user.password), 429, 'RATE_LIMITED');
     }
   });
 
@@ -211,7 +200,7 @@ describe('abuse resistance', () => {
         refreshToken = response.body.refreshToken as string;
       }
       const refused = await refresh(refreshToken, ip);
-      expectErrorShape(refused, 429, 'RATE_LIMITED');
+      expectError(refused, 429, 'RATE_LIMITED');
       expectNoCredential(refused);
       expect(retryAfterOf(refused)).toBeGreaterThan(0);
       expect(retryAfterOf(refused)).toBeLessThanOrEqual(60);
@@ -224,7 +213,7 @@ describe('abuse resistance', () => {
       await refresh('not-a-token', ip).expect(401);
       await refresh('A'.repeat(43), ip).expect(401);
       await post('/api/auth/token/refresh', {}, ip).expect(401);
-      expectErrorShape(await refresh('not-a-token', ip), 429, 'RATE_LIMITED');
+      expectError(await refresh('not-a-token', ip), 429, 'RATE_LIMITED');
     });
 
     it('lets exactly the limit through when one address refreshes one token in parallel, leaving one live token', async () => {
@@ -234,7 +223,7 @@ describe('abuse resistance', () => {
       const passed = responses.filter((response) => response.status === 200);
       expect(passed).toHaveLength(3);
       for (const response of responses.filter((r) => r.status !== 200)) {
-        expectErrorShape(response, 429, 'RATE_LIMITED');
+        expectError(response, 429, 'RATE_LIMITED');
       }
       expect(new Set(passed.map((response) => response.body.refreshToken as string)).size).toBe(1);
       const familyId = JSON.parse(Buffer.from(accessToken.split('.')[1], 'base64url').toString()).sid;
@@ -278,7 +267,7 @@ describe('abuse resistance', () => {
         await register({ email: uniqueEmail(), password: STRONG_PASSWORD }, ip).expect(201);
       }
       const refused = await register({ email: uniqueEmail(), password: STRONG_PASSWORD }, ip);
-      expectErrorShape(refused, 429, 'RATE_LIMITED');
+      expectError(refused, 429, 'RATE_LIMITED');
       expect(retryAfterOf(refused)).toBeGreaterThan(0);
       expect(retryAfterOf(refused)).toBeLessThanOrEqual(3600);
       await register({ email: uniqueEmail(), password: STRONG_PASSWORD }, freshIp()).expect(201);
@@ -290,7 +279,7 @@ describe('abuse resistance', () => {
       const user = await createUser();
       const wrong = await login(path, user.email, 'not-the-password');
       const unknown = await login(path, uniqueEmail('nobody'), 'not-the-password');
-      expectErrorShape(wrong, 401, 'INVALID_CREDENTIALS');
+      expectError(wrong, 401, 'INVALID_CREDENTIALS');
       expectNoCredential(wrong);
       expect(comparable(unknown)).toEqual(comparable(wrong));
     });
@@ -328,7 +317,7 @@ describe('abuse resistance', () => {
       ['a common password in full-width letters', 'ｐａｓｓｗｏｒｄ１'],
     ])('refuses a password of %s with VALIDATION_FAILED on password', async (_label, password) => {
       const response = await register({ email: uniqueEmail(), password });
-      expectErrorShape(response, 400, 'VALIDATION_FAILED');
+      expectError(response, 400, 'VALIDATION_FAILED');
       expect(response.body.details).toEqual([{ field: 'password', message: expect.any(String) }]);
     });
 
@@ -371,7 +360,7 @@ describe('abuse resistance', () => {
     it('refuses a NUL character at login as a wrong password, never a 500', async () => {
       const user = await createUser();
       const response = await login('/api/auth/token/login', user.email, `${user.password}\u0000`);
-      expectErrorShape(response, 401, 'INVALID_CREDENTIALS');
+      expectError(response, 401, 'INVALID_CREDENTIALS');
     });
 
     it.each([
@@ -385,7 +374,7 @@ describe('abuse resistance', () => {
         .post('/api/me/password')
         .set('Authorization', `Bearer ${accessToken}`)
         .send({ currentPassword: user.password, newPassword });
-      expectErrorShape(response, 400, 'VALIDATION_FAILED');
+      expectError(response, 400, 'VALIDATION_FAILED');
       expect(response.body.details).toEqual([{ field: 'newPassword', message: expect.any(String) }]);
       await login('/api/auth/token/login', user.email, user.password).expect(200);
     });
@@ -399,7 +388,7 @@ describe('abuse resistance', () => {
     ])('refuses mass assignment of %s', async (field, extra) => {
       const email = uniqueEmail();
       const response = await register({ email, password: STRONG_PASSWORD, ...extra });
-      expectErrorShape(response, 400, 'VALIDATION_FAILED');
+      expectError(response, 400, 'VALIDATION_FAILED');
       expect(response.body.details).toEqual([{ field, message: expect.any(String) }]);
       // Nothing was created: the same email registers afterwards, as a plain user.
       const created = await register({ email, password: STRONG_PASSWORD }).expect(201);
@@ -414,7 +403,7 @@ describe('abuse resistance', () => {
       ],
     ])('refuses a %s key and pollutes no prototype', async (label, raw) => {
       const response = await register(raw.replace('EMAIL', uniqueEmail()));
-      expectErrorShape(response, 400, 'VALIDATION_FAILED');
+      expectError(response, 400, 'VALIDATION_FAILED');
       expect(response.body.details).toEqual([
         { field: label === '__proto__' ? '__proto__' : 'constructor', message: expect.any(String) },
       ]);
@@ -440,7 +429,7 @@ describe('abuse resistance', () => {
       ],
     ])('refuses %s with VALIDATION_FAILED naming the field', async (_label, body, field) => {
       const response = await register(body);
-      expectErrorShape(response, 400, 'VALIDATION_FAILED');
+      expectError(response, 400, 'VALIDATION_FAILED');
       expect(response.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field })]));
     });
 
@@ -451,10 +440,10 @@ describe('abuse resistance', () => {
     ])('handles the SQL injection string %p as data, never as SQL', async (email) => {
       const response = await register({ email, password: STRONG_PASSWORD });
       expect([201, 400]).toContain(response.status);
-      if (response.status === 400) expectErrorShape(response, 400, 'VALIDATION_FAILED');
+      if (response.status === 400) expectError(response, 400, 'VALIDATION_FAILED');
       else expect(response.body.user.email).toBe(email.toLowerCase());
       for (const [, path] of LOGIN_ROUTES) {
-        expectErrorShape(await login(path, email, 'not-the-password'), 401, 'INVALID_CREDENTIALS');
+        expectError(await login(path, email, 'not-the-password'), 401, 'INVALID_CREDENTIALS');
       }
       // The users table is intact.
       await createUser();
@@ -465,9 +454,9 @@ describe('abuse resistance', () => {
         .post('/api/auth/register')
         .set('X-Forwarded-For', freshIp())
         .set('Content-Type', 'application/json');
-      expectErrorShape(empty, 400, 'VALIDATION_FAILED');
+      expectError(empty, 400, 'VALIDATION_FAILED');
       const object = await register({});
-      expectErrorShape(object, 400, 'VALIDATION_FAILED');
+      expectError(object, 400, 'VALIDATION_FAILED');
       expect(object.body.details).toEqual(
         expect.arrayContaining([
           expect.objectContaining({ field: 'email' }),
@@ -498,7 +487,7 @@ describe('abuse resistance', () => {
       ['null as password', { email: 'x@example.com', password: null }, 'password'],
     ])('refuses %s with VALIDATION_FAILED naming the field', async (_label, body, field) => {
       const response = await post(path, body);
-      expectErrorShape(response, 400, 'VALIDATION_FAILED');
+      expectError(response, 400, 'VALIDATION_FAILED');
       expectNoCredential(response);
       expect(response.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field })]));
     });
@@ -506,7 +495,7 @@ describe('abuse resistance', () => {
     it('refuses a role (mass assignment) even with the right password, and hands out nothing', async () => {
       const user = await createUser();
       const response = await post(path, { email: user.email, password: user.password, role: 'admin' });
-      expectErrorShape(response, 400, 'VALIDATION_FAILED');
+      expectError(response, 400, 'VALIDATION_FAILED');
       expectNoCredential(response);
     });
 
@@ -516,13 +505,13 @@ describe('abuse resistance', () => {
         path,
         `{"email":"${user.email}","password":"${user.password}","__proto__":{"role":"admin"}}`,
       );
-      expectErrorShape(response, 400, 'VALIDATION_FAILED');
+      expectError(response, 400, 'VALIDATION_FAILED');
       expectNoCredential(response);
     });
 
     it('refuses CR/LF in the email with VALIDATION_FAILED and puts it in no header', async () => {
       const response = await login(path, 'a@example.com\r\nSet-Cookie: evil=1', 'not-the-password');
-      expectErrorShape(response, 400, 'VALIDATION_FAILED');
+      expectError(response, 400, 'VALIDATION_FAILED');
       expect(response.body.details).toEqual([{ field: 'email', message: expect.any(String) }]);
       expect(JSON.stringify(response.headers)).not.toMatch(/evil/);
     });
@@ -533,7 +522,7 @@ describe('abuse resistance', () => {
         password: STRONG_PASSWORD,
         pad: 'x'.repeat(1024 * 1024),
       });
-      expectErrorShape(response, 413, 'PAYLOAD_TOO_LARGE');
+      expectError(response, 413, 'PAYLOAD_TOO_LARGE');
     });
   });
 
@@ -544,7 +533,7 @@ describe('abuse resistance', () => {
         password: STRONG_PASSWORD,
         pad: 'x'.repeat(1024 * 1024),
       });
-      expectErrorShape(response, 413, 'PAYLOAD_TOO_LARGE');
+      expectError(response, 413, 'PAYLOAD_TOO_LARGE');
     });
 
     it.each(['/health/live', '/api/auth/token/login'])(
@@ -689,7 +678,7 @@ describe('abuse resistance: client IP without TRUST_PROXY', () => {
       await post('/api/auth/register', { email: uniqueEmail(), password: STRONG_PASSWORD }).expect(201);
     }
     const refused = await post('/api/auth/register', { email: uniqueEmail(), password: STRONG_PASSWORD });
-    expectErrorShape(refused, 429, 'RATE_LIMITED');
+    expectError(refused, 429, 'RATE_LIMITED');
     expect(retryAfterOf(refused)).toBeGreaterThan(0);
   });
 
@@ -699,14 +688,14 @@ describe('abuse resistance: client IP without TRUST_PROXY', () => {
       refreshToken = (await post('/api/auth/token/refresh', { refreshToken }).expect(200)).body
         .refreshToken as string;
     }
-    expectErrorShape(await post('/api/auth/token/refresh', { refreshToken }), 429, 'RATE_LIMITED');
+    expectError(await post('/api/auth/token/refresh', { refreshToken }), 429, 'RATE_LIMITED');
   });
 
   it('ignores X-Forwarded-For: login failures count against the socket address', async () => {
     for (let i = 0; i < 3; i += 1) {
       await post('/api/auth/session/login', { email: uniqueEmail(), password: 'wrong-password' }).expect(401);
     }
-    for (const [, path] of LOGIN_ROUTES) expectErrorShape(await post(path, ADMIN), 429, 'RATE_LIMITED');
+    for (const [, path] of LOGIN_ROUTES) expectError(await post(path, ADMIN), 429, 'RATE_LIMITED');
   });
 });
 
@@ -724,7 +713,7 @@ describe('abuse resistance: the limiter store cannot be reached', () => {
       'answers %s login with the right password with 503, never a success',
       async (_m, path) => {
         const response = await request(c.current().url).post(path).send(ADMIN);
-        expectErrorShape(response, 503, 'SERVICE_UNAVAILABLE');
+        expectError(response, 503, 'SERVICE_UNAVAILABLE');
         expectNoCredential(response);
       },
     );
@@ -734,9 +723,9 @@ describe('abuse resistance: the limiter store cannot be reached', () => {
       const registered = await request(url)
         .post('/api/auth/register')
         .send({ email: uniqueEmail(), password: STRONG_PASSWORD });
-      expectErrorShape(registered, 503, 'SERVICE_UNAVAILABLE');
+      expectError(registered, 503, 'SERVICE_UNAVAILABLE');
       const refreshed = await request(url).post('/api/auth/token/refresh').send({ refreshToken: 'x' });
-      expectErrorShape(refreshed, 503, 'SERVICE_UNAVAILABLE');
+      expectError(refreshed, 503, 'SERVICE_UNAVAILABLE');
     });
   });
 
@@ -752,15 +741,15 @@ describe('abuse resistance: the limiter store cannot be reached', () => {
       try {
         for (const [, path] of LOGIN_ROUTES) {
           const response = await request(url).post(path).send(ADMIN);
-          expectErrorShape(response, 503, 'SERVICE_UNAVAILABLE');
+          expectError(response, 503, 'SERVICE_UNAVAILABLE');
           expectNoCredential(response);
         }
         const registered = await request(url)
           .post('/api/auth/register')
           .send({ email: uniqueEmail(), password: STRONG_PASSWORD });
-        expectErrorShape(registered, 503, 'SERVICE_UNAVAILABLE');
+        expectError(registered, 503, 'SERVICE_UNAVAILABLE');
         const refreshed = await request(url).post('/api/auth/token/refresh').send({ refreshToken });
-        expectErrorShape(refreshed, 503, 'SERVICE_UNAVAILABLE');
+        expectError(refreshed, 503, 'SERVICE_UNAVAILABLE');
       } finally {
         await setStore('ALTER TABLE rate_limits_away RENAME TO rate_limits');
       }
@@ -806,7 +795,7 @@ describe('abuse resistance: counters shared across instances', () => {
           .post('/api/auth/token/login')
           .set('X-Forwarded-For', freshIp())
           .send({ email, password: STRONG_PASSWORD });
-        expectErrorShape(response, 429, 'RATE_LIMITED');
+        expectError(response, 429, 'RATE_LIMITED');
       } finally {
         for (const app of running) await app.close();
         await storage.drop();

@@ -1,8 +1,9 @@
-import request, { Response } from 'supertest';
+import request from 'supertest';
 import { registerUser, STRONG_PASSWORD, uniqueEmail } from './support/factories';
 import {
   asBearer,
   Caller,
+  expectError,
   refresh,
   sessionCookieOf,
   sessionLogin,
@@ -14,13 +15,6 @@ import { createTestStorage, RunningApp, startApp, TestStorage } from './support/
 const ADMIN = { email: 'root.admin@example.com', password: 'admin-orbit-lantern-77' };
 const NEW_PASSWORD = 'quartz-meadow-falcon-91';
 const METHODS = ['session', 'token'] as const;
-
-function expectError(response: Response, status: number, code: string): void {
-  expect({ status: response.status, code: (response.body as { code?: string }).code }).toEqual({
-    status,
-    code,
-  });
-}
 
 describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
   let storage: TestStorage;

@@ -2,7 +2,7 @@ import { createClient } from 'redis';
 import request from 'supertest';
 import { DataSource, type EntitySubscriberInterface } from 'typeorm';
 import { MessageBus, RevocationBus } from '../src/revocation/revocation-bus';
-import { Revocations } from '../src/revocation/revocations.service';
+import { Revocations } from '../src/revocation/revocations';
 import { UsersService } from '../src/users/users.service';
 import { registerUser } from './support/factories';
 import { Caller, refresh, sessionLogin, signIn, tokenLogin } from './support/clients';

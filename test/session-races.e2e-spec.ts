@@ -1,6 +1,6 @@
 import request, { Response } from 'supertest';
 import { promisify } from 'node:util';
-import { SignIns } from '../src/auth/sign-ins.service';
+import { SignIns } from '../src/auth/sign-ins';
 import { loadSession } from '../src/session/session-index';
 import { SessionStore } from '../src/session/session.store';
 import { UsersService } from '../src/users/users.service';

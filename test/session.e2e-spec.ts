@@ -5,6 +5,7 @@ import { REDIS, RedisClient } from '../src/redis/redis.module';
 import { SessionService } from '../src/session/session.service';
 import { SessionStore } from '../src/session/session.store';
 import { UsersService } from '../src/users/users.service';
+import { expectError } from './support/clients';
 import { registerUser, RegisteredUser } from './support/factories';
 import { createTestStorage, Env, RunningApp, startApp, TestStorage } from './support/test-app';
 
@@ -55,11 +56,6 @@ async function login(url: string, user: RegisteredUser, cookie?: string): Promis
   if (cookie) call.set('Cookie', cookie);
   const response = await call.send({ email: user.email, password: user.password }).expect(200);
   return { cookie: onlyCookie(response), csrfToken: response.body.csrfToken, body: response.body };
-}
-
-function expectError(response: Response, status: number, code: string): void {
-  expect(response.status).toBe(status);
-  expect(response.body).toMatchObject({ statusCode: status, code });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -7,10 +7,10 @@ import type { Principal } from '../common/principal';
 import { EmailChangeService } from '../lifecycle/email-change.service';
 import { MfaService } from '../mfa/mfa.service';
 import { SessionService } from '../session/session.service';
-import { RefreshFamilies } from '../token/refresh-families.service';
+import { RefreshFamilies } from '../token/refresh-families';
 import { Role, User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
-import { CredentialAttempts } from './credential-attempts.service';
+import { CredentialAttempts } from './credential-attempts';
 
 /** Changes to an account that need its password or reach every sign-in: password, email, deletion, role. */
 @Injectable()

@@ -19,7 +19,7 @@ import {
 } from './dto/admin.dto';
 import { UserEnvelopeDto } from './dto/user.response';
 import { AdminAuth } from './roles.guard';
-import { SignIns } from './sign-ins.service';
+import { SignIns } from './sign-ins';
 
 const ADMIN_ERRORS: ErrorCode[] = [
   'AUTHENTICATION_REQUIRED',

@@ -20,7 +20,7 @@ import { RegisterController } from './register.controller';
 import { RegistrationService } from './registration.service';
 import { RolesGuard } from './roles.guard';
 import { SessionAuthController } from './session-auth.controller';
-import { SignIns } from './sign-ins.service';
+import { SignIns } from './sign-ins';
 import { TokenAuthController } from './token-auth.controller';
 import { TokenRefreshService } from './token-refresh.service';
 import { TokenResponder } from './token-response';

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { RateLimitModule } from '../rate-limit/rate-limit.module';
-import { CredentialAttempts } from './credential-attempts.service';
+import { CredentialAttempts } from './credential-attempts';
 import { DeviceTokens } from './device-tokens';
 
 /**

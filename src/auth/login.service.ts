@@ -6,7 +6,7 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { normalizeEmail } from '../users/credentials';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
-import { CredentialAttempts } from './credential-attempts.service';
+import { CredentialAttempts } from './credential-attempts';
 
 /**
  * A login that passed its password check. `checkedAt` (ms) is when the check began, before the user row was

@@ -21,7 +21,7 @@ import { AnyAuth } from './any-auth.guard';
 import { presentedDeviceToken } from './device-cookie';
 import { ChangeEmailDto } from './dto/lifecycle.dto';
 import { ChangePasswordDto, DeleteAccountDto, MeResponseDto, SignInDto, SignInIdParams } from './dto/me.dto';
-import { SignIns } from './sign-ins.service';
+import { SignIns } from './sign-ins';
 
 const AUTH_ERRORS: ErrorCode[] = [
   'AUTHENTICATION_REQUIRED',

@@ -19,7 +19,7 @@ import { Public } from '../common/public.decorator';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { MfaAccount, MfaService } from '../mfa/mfa.service';
 import { SessionService } from '../session/session.service';
-import { RefreshFamilies } from '../token/refresh-families.service';
+import { RefreshFamilies } from '../token/refresh-families';
 import { toPublicUser } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { AccountService } from './account.service';

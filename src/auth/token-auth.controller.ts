@@ -20,7 +20,7 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { BearerAuth } from '../token/jwt.guard';
 import { RefreshCsrf } from '../token/refresh-csrf';
 import { MfaService } from '../mfa/mfa.service';
-import { Presentation, RefreshFamilies } from '../token/refresh-families.service';
+import { Presentation, RefreshFamilies } from '../token/refresh-families';
 import { MfaChallengeDto } from './dto/mfa.dto';
 import { RefreshCsrfResponseDto, RefreshTokenDto, TokenLoginDto, TokenResponseDto } from './dto/token.dto';
 import { setDeviceCookie } from './device-cookie';

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import { LoginThrottle } from '../rate-limit/login-throttle';
-import { Presentation, RefreshFamilies, TokenGrant } from '../token/refresh-families.service';
+import { Presentation, RefreshFamilies, TokenGrant } from '../token/refresh-families';
 
 /**
  * The refresh use case: every attempt, a missing or unknown token included, counts against the client

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { CookieOptions, Response } from 'express';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import type { TokenGrant } from '../token/refresh-families.service';
+import type { TokenGrant } from '../token/refresh-families';
 import { toPublicUser } from '../users/user.entity';
 import type { TokenResponseDto } from './dto/token.dto';
 

@@ -10,7 +10,7 @@ import { LoginThrottle } from '../rate-limit/login-throttle';
 import { MailThrottle } from '../rate-limit/mail-throttle';
 import { MfaService } from '../mfa/mfa.service';
 import { SessionService } from '../session/session.service';
-import { RefreshFamilies } from '../token/refresh-families.service';
+import { RefreshFamilies } from '../token/refresh-families';
 import { emailProblem, normalizeEmail } from '../users/credentials';
 import { UsersService } from '../users/users.service';
 import { LinkTokens } from './link-tokens';

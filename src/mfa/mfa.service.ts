@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { createHash, randomBytes } from 'node:crypto';
 import { EntityManager, IsNull, Not, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
-import { CredentialAttempts } from '../auth/credential-attempts.service';
+import { CredentialAttempts } from '../auth/credential-attempts';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import { APP_CONFIG, AppConfig } from '../config/app-config';

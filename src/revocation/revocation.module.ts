@@ -6,7 +6,7 @@ import { REDIS, RedisClient } from '../redis/redis.module';
 import { PostgresRevocationBus } from './postgres-revocation.bus';
 import { RedisRevocationBus } from './redis-revocation.bus';
 import { LocalRevocationBus, RevocationBus } from './revocation-bus';
-import { Revocations } from './revocations.service';
+import { Revocations } from './revocations';
 
 /**
  * Redis when configured; else PostgreSQL LISTEN/NOTIFY, since several instances may share a database

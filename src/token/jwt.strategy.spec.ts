@@ -19,7 +19,7 @@ import { AccessTokens } from './access-tokens';
 import { authenticateBearer } from './jwt.guard';
 import { JwtStrategy } from './jwt.strategy';
 import { generateKeyMaterial, RingKey, signingKeyFrom } from './key-material';
-import type { RefreshFamilies } from './refresh-families.service';
+import type { RefreshFamilies } from './refresh-families';
 import type { SigningKeys } from './signing-keys';
 
 const NOW = 1_700_000_000;

@@ -10,7 +10,7 @@ import { APP_CONFIG, AppConfig, JwtAlgorithm } from '../config/app-config';
 import { ROLES } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { ACCESS_TOKEN_TYPE, AccessTokenClaims, revocationSecond } from './access-tokens';
-import { RefreshFamilies } from './refresh-families.service';
+import { RefreshFamilies } from './refresh-families';
 import { CLOCK_LEEWAY_SECONDS, SigningKeys } from './signing-keys';
 
 export type BearerErrorCode = 'AUTHENTICATION_REQUIRED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED';

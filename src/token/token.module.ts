@@ -10,7 +10,7 @@ import { JwksController } from './jwks.controller';
 import { JwtGuard } from './jwt.guard';
 import { RefreshCsrf } from './refresh-csrf';
 import { JwtStrategy } from './jwt.strategy';
-import { RefreshFamilies } from './refresh-families.service';
+import { RefreshFamilies } from './refresh-families';
 import { RefreshFamily } from './refresh-family.entity';
 import { RefreshToken } from './refresh-token.entity';
 import { SigningKeys } from './signing-keys';

@@ -5,7 +5,7 @@ import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { Revocations } from '../revocation/revocations.service';
+import { Revocations } from '../revocation/revocations';
 import { emailProblem, normalizeEmail, passwordProblem } from './credentials';
 import { PasswordHasher } from './password-hasher';
 import { Role, User } from './user.entity';

@@ -4,11 +4,16 @@ import request, { Response, Test } from 'supertest';
 
 type Credentials = { email: string; password: string };
 
+/** An error answer in the contract's one shape, with nothing internal leaking into it. */
 export function expectError(response: Response, status: number, code: string): void {
   expect({ status: response.status, body: response.body as unknown }).toMatchObject({
     status,
-    body: { statusCode: status, code },
+    body: { statusCode: status, code, message: expect.any(String), requestId: expect.any(String) },
   });
+  expect(JSON.stringify(response.body)).not.toMatch(
+    /stack|at \w+ \(|QueryFailedError|SELECT|INSERT|node_modules/i,
+  );
+  expect(response.headers['cache-control']).toBe('no-store');
 }
 
 export function setCookies(response: Response): string[] {

@@ -6,7 +6,7 @@ import type { AuditType } from '../audit/audit-event.entity';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { Revocations } from '../revocation/revocations.service';
+import { Revocations } from '../revocation/revocations';
 import type { User } from '../users/user.entity';
 import { UsersService, UserState } from '../users/users.service';
 import { AccessTokens } from './access-tokens';

@@ -5,7 +5,7 @@ import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import type { AuthMethod, Principal } from '../common/principal';
 import { SessionService } from '../session/session.service';
-import { RefreshFamilies } from '../token/refresh-families.service';
+import { RefreshFamilies } from '../token/refresh-families';
 import { UsersService } from '../users/users.service';
 
 /** One thing a user is signed in with: a cookie session or a refresh family, under its public id. */
