@@ -191,7 +191,6 @@ export class UsersService implements OnApplicationBootstrap {
     return this.stamp(userId, 'revokedBefore', manager, { passwordHash });
   }
 
-  /** Sessions read the role on each request; access tokens carry it, so they are revoked. */
   /**
    * Locks every admin's row until the transaction ends and says how many there are, so two admins demoting
    * each other at once cannot both succeed and leave none.
@@ -205,6 +204,7 @@ export class UsersService implements OnApplicationBootstrap {
     return admins.length;
   }
 
+  /** Sessions read the role on each request; access tokens carry it, so they are revoked. */
   async setRole(userId: string, role: Role, manager: EntityManager): Promise<void> {
     await this.stamp(userId, 'tokensRevokedBefore', manager, { role });
   }
