@@ -13,7 +13,10 @@ interface Header {
 }
 interface Response {
   headers?: Record<string, Header>;
-  content?: Record<string, { schema?: Schema; examples?: Record<string, { value: Record<string, unknown> }> }>;
+  content?: Record<
+    string,
+    { schema?: Schema; examples?: Record<string, { value: Record<string, unknown> }> }
+  >;
 }
 interface Schema {
   $ref?: string;
@@ -82,7 +85,7 @@ const UNSAFE = new Set(['post', 'put', 'patch', 'delete']);
 
 /** The security requirements the contract implies: a cookie on an unsafe method needs X-CSRF-Token. */
 function expectedSecurity(method: string, auth: Auth): Requirement[] {
-  const csrf = UNSAFE.has(method) ? { csrf: [] } : {};
+  const csrf: Requirement = UNSAFE.has(method) ? { csrf: [] } : {};
   switch (auth) {
     case 'public':
       return [];
@@ -113,7 +116,8 @@ describe('the OpenAPI document', () => {
       Object.entries(item).map(([method, operation]) => ({ path, method, operation })),
     );
   const op = (method: string, path: string) => document.paths[path]?.[method];
-  const refs = (schema: Schema | undefined) => (schema?.oneOf ?? []).map(({ $ref }) => $ref?.split('/').pop());
+  const refs = (schema: Schema | undefined) =>
+    (schema?.oneOf ?? []).map(({ $ref }) => $ref?.split('/').pop());
   const okSchema = (method: string, path: string) =>
     op(method, path).responses['200'].content?.['application/json'].schema;
 
@@ -127,9 +131,11 @@ describe('the OpenAPI document', () => {
         security: expectedSecurity(method, auth),
       });
     }
-    expect(operations().map(({ method, path }) => `${method} ${path}`).sort()).toEqual(
-      ROUTES.map(([method, path]) => `${method} ${path}`).sort(),
-    );
+    expect(
+      operations()
+        .map(({ method, path }) => `${method} ${path}`)
+        .sort(),
+    ).toEqual(ROUTES.map(([method, path]) => `${method} ${path}`).sort());
   });
 
   it('has the security schemes, a CSRF header among them, and a server that names no host', () => {
