@@ -27,8 +27,12 @@
 
   async function request(req) {
     if (!UNSAFE.has(req.method.toUpperCase())) return req;
-    if (Object.keys(req.headers).some((name) => name.toLowerCase() === 'x-csrf-token')) return req;
-    const slot = slotFor(pathOf(req.url));
+    const sent = new Set(Object.keys(req.headers).map((name) => name.toLowerCase()));
+    if (sent.has('x-csrf-token')) return req;
+    const path = pathOf(req.url);
+    // A bearer token decides beside a session cookie, and needs no CSRF token; the `rt` cookie still does.
+    if (sent.has('authorization') && !path.startsWith(REFRESH_ROUTES)) return req;
+    const slot = slotFor(path);
     const token = sessionStorage.getItem(slot.key) ?? (await recovered(slot));
     if (token) req.headers['X-CSRF-Token'] = token;
     return req;
