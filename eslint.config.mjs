@@ -38,5 +38,15 @@ export default tseslint.config(
       '@typescript-eslint/unbound-method': 'off',
     },
   },
+  {
+    // Scripts served to a browser as they are (Swagger UI's): plain JavaScript, outside the TypeScript project.
+    files: ['src/**/browser/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'script',
+      globals: { window: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', URL: 'readonly' },
+    },
+  },
   prettier,
 );

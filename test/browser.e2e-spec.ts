@@ -1,8 +1,9 @@
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Browser, chromium, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import request from 'supertest';
 import { CHROMIUM, describeWith } from './support/binaries';
+import { launchChromium } from './support/chromium';
 import { registerUser, RegisteredUser } from './support/factories';
 import { asSession } from './support/clients';
 import { createTestStorage, RunningApp, startApp, TestStorage } from './support/test-app';
@@ -40,18 +41,7 @@ describeWith([CHROMIUM], 'in a real browser', () => {
       CORS_ORIGINS: `http://127.0.0.1:${appPage.port}`,
     });
     api = running.url;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM.command,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

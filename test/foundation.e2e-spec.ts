@@ -179,6 +179,7 @@ describe('foundation: register, errors, platform, operations', () => {
       expect(document.openapi).toMatch(/^3\./);
       expect(Object.keys(document.components.securitySchemes).sort()).toEqual([
         'bearer',
+        'csrf',
         'refreshCookie',
         'session',
       ]);

@@ -327,7 +327,7 @@ describe('account lifecycle by mail', () => {
     expect(paths['/api/auth/password/reset']?.post?.responses).toHaveProperty('400');
     expect(paths['/api/auth/email/verify']?.post?.responses).toHaveProperty('409');
     expect(paths['/api/me/email/verification']?.post?.security).toEqual(
-      expect.arrayContaining([{ session: [] }, { bearer: [] }]),
+      expect.arrayContaining([{ session: [], csrf: [] }, { bearer: [] }]),
     );
     expect(paths['/api/me/email']?.post?.responses).toHaveProperty('409');
   });

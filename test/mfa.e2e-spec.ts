@@ -597,12 +597,12 @@ describe('second factor (TOTP)', () => {
     };
     const expectations: [string, string, string[], string[]][] = [
       ['/api/auth/mfa/verify', 'post', [], ['200', '401', '403', '429']],
-      ['/api/me/mfa/totp', 'post', ['bearer', 'session'], ['200', '400', '401']],
-      ['/api/me/mfa/totp/confirm', 'post', ['bearer', 'session'], ['200', '401']],
-      ['/api/me/mfa/totp', 'delete', ['bearer', 'session'], ['204', '400', '401', '403']],
-      ['/api/me/mfa/recovery-codes', 'post', ['bearer', 'session'], ['200', '401']],
-      ['/api/admin/users/{id}/mfa', 'delete', ['bearer', 'session'], ['204', '401', '403', '404']],
-      ['/api/me/password', 'post', ['bearer', 'session'], ['403', '401']],
+      ['/api/me/mfa/totp', 'post', ['bearer', 'csrf', 'session'], ['200', '400', '401']],
+      ['/api/me/mfa/totp/confirm', 'post', ['bearer', 'csrf', 'session'], ['200', '401']],
+      ['/api/me/mfa/totp', 'delete', ['bearer', 'csrf', 'session'], ['204', '400', '401', '403']],
+      ['/api/me/mfa/recovery-codes', 'post', ['bearer', 'csrf', 'session'], ['200', '401']],
+      ['/api/admin/users/{id}/mfa', 'delete', ['bearer', 'csrf', 'session'], ['204', '401', '403', '404']],
+      ['/api/me/password', 'post', ['bearer', 'csrf', 'session'], ['403', '401']],
     ];
     for (const [path, method, schemes, statuses] of expectations) {
       const operation = document.paths[path]?.[method];

@@ -560,14 +560,14 @@ describe('registry: /api/me, sign-ins, account, roles, admin, audit', () => {
     };
     const expectations: [string, string, string[]][] = [
       ['/api/me', 'get', ['session', 'bearer']],
-      ['/api/me', 'delete', ['session', 'bearer']],
+      ['/api/me', 'delete', ['session', 'csrf', 'bearer']],
       ['/api/me/sessions', 'get', ['session', 'bearer']],
-      ['/api/me/sessions/{id}', 'delete', ['session', 'bearer']],
-      ['/api/me/logout-all', 'post', ['session', 'bearer']],
-      ['/api/me/password', 'post', ['session', 'bearer']],
+      ['/api/me/sessions/{id}', 'delete', ['session', 'csrf', 'bearer']],
+      ['/api/me/logout-all', 'post', ['session', 'csrf', 'bearer']],
+      ['/api/me/password', 'post', ['session', 'csrf', 'bearer']],
       ['/api/admin/users', 'get', ['session', 'bearer']],
-      ['/api/admin/users/{id}', 'patch', ['session', 'bearer']],
-      ['/api/admin/users/{id}/revoke', 'post', ['session', 'bearer']],
+      ['/api/admin/users/{id}', 'patch', ['session', 'csrf', 'bearer']],
+      ['/api/admin/users/{id}/revoke', 'post', ['session', 'csrf', 'bearer']],
       ['/api/admin/audit', 'get', ['session', 'bearer']],
     ];
     for (const [path, method, schemes] of expectations) {

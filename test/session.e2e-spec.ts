@@ -490,7 +490,7 @@ describe('cookie sessions', () => {
       expect(Object.keys(loginRoute.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403']));
       expect(document.paths['/api/auth/session'].get.security).toEqual([{ session: [] }]);
       const logoutRoute = document.paths['/api/auth/session/logout'].post;
-      expect(logoutRoute.security).toEqual([{ session: [] }]);
+      expect(logoutRoute.security).toEqual([{ session: [], csrf: [] }]);
       expect(Object.keys(logoutRoute.responses)).toEqual(expect.arrayContaining(['204', '401', '403']));
     });
   });

@@ -574,7 +574,10 @@ describe('token authentication with configured ES256 keys', () => {
     const paths = response.body.paths as Record<string, Record<string, { security?: unknown[] }>>;
     expect(paths['/api/auth/token/login']?.post).toBeDefined();
     expect(paths['/api/auth/token/refresh']?.post).toBeDefined();
-    expect(paths['/api/auth/token/logout']?.post?.security).toEqual([{ bearer: [] }]);
+    expect(paths['/api/auth/token/logout']?.post?.security).toEqual([
+      { bearer: [] },
+      { bearer: [], refreshCookie: [], csrf: [] },
+    ]);
     expect(paths['/.well-known/jwks.json']?.get).toBeDefined();
   });
 });

@@ -45,7 +45,10 @@ export class AdminController {
   ) {}
 
   @Get('users')
-  @ApiOperation({ summary: 'Users, oldest first, optionally those whose email contains a string' })
+  @ApiOperation({
+    operationId: 'listUsers',
+    summary: 'Users, oldest first, optionally those whose email contains a string',
+  })
   @ApiOkResponse({ type: UserPageDto })
   @ApiErrors(...ADMIN_ERRORS)
   async listUsers(@Query() query: UserListQuery): Promise<UserPageDto> {
@@ -54,7 +57,10 @@ export class AdminController {
   }
 
   @Patch('users/:id')
-  @ApiOperation({ summary: "Change a user's role; applies on that user's next request" })
+  @ApiOperation({
+    operationId: 'updateUser',
+    summary: "Change a user's role; applies on that user's next request",
+  })
   @ApiOkResponse({ type: UserEnvelopeDto })
   @ApiErrors(...ADMIN_ERRORS, ...BODY_ERRORS, 'CSRF_FAILED', 'NOT_FOUND')
   async changeRole(
@@ -68,7 +74,10 @@ export class AdminController {
 
   @Post('users/:id/revoke')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Log the user out everywhere: every session, family and access token' })
+  @ApiOperation({
+    operationId: 'revokeUser',
+    summary: 'Log the user out everywhere: every session, family and access token',
+  })
   @ApiNoContentResponse({ description: 'Revoked' })
   @ApiErrors(...ADMIN_ERRORS, 'CSRF_FAILED', 'NOT_FOUND')
   async revoke(
@@ -82,6 +91,7 @@ export class AdminController {
   @Delete('users/:id/mfa')
   @HttpCode(204)
   @ApiOperation({
+    operationId: 'removeUserMfa',
     summary: "Remove a user's second factor (lost device and recovery codes) and revoke every sign-in",
   })
   @ApiNoContentResponse({ description: 'Removed, and the user signed out everywhere' })
@@ -96,7 +106,7 @@ export class AdminController {
   }
 
   @Get('audit')
-  @ApiOperation({ summary: 'The audit trail, newest first' })
+  @ApiOperation({ operationId: 'listAudit', summary: 'The audit trail, newest first' })
   @ApiOkResponse({ type: AuditPageDto })
   @ApiErrors(...ADMIN_ERRORS)
   async auditTrail(@Query() query: AuditQuery): Promise<AuditPageDto> {

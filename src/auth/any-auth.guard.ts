@@ -1,6 +1,7 @@
 import { applyDecorators, CanActivate, ExecutionContext, Injectable, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCookieAuth } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { SECURITY } from '../common/openapi';
 import { SessionAuthenticator } from '../session/session.authenticator';
 import { authenticateBearer } from '../token/jwt.guard';
 import { JwtStrategy } from '../token/jwt.strategy';
@@ -32,5 +33,9 @@ export class AnyAuthGuard implements CanActivate {
 
 /** The guard and both OpenAPI security schemes, applied together. */
 export function AnyAuth(): MethodDecorator & ClassDecorator {
-  return applyDecorators(UseGuards(AnyAuthGuard), ApiCookieAuth('session'), ApiBearerAuth('bearer'));
+  return applyDecorators(
+    UseGuards(AnyAuthGuard),
+    ApiCookieAuth(SECURITY.session),
+    ApiBearerAuth(SECURITY.bearer),
+  );
 }

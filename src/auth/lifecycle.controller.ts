@@ -24,6 +24,7 @@ export class LifecycleController {
   @Post('password/forgot')
   @HttpCode(202)
   @ApiOperation({
+    operationId: 'forgotPassword',
     summary:
       'Ask for a password-reset mail; the same answer, in the same time, whether or not the account exists',
   })
@@ -36,6 +37,7 @@ export class LifecycleController {
   @Post('password/reset')
   @HttpCode(204)
   @ApiOperation({
+    operationId: 'resetPassword',
     summary:
       'Set a new password with a mailed token; every session, refresh family and access token is revoked',
   })
@@ -58,7 +60,10 @@ export class LifecycleController {
 
   @Post('email/verify')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Use a verification link, or an email-change link (which also verifies)' })
+  @ApiOperation({
+    operationId: 'verifyEmail',
+    summary: 'Use a verification link, or an email-change link (which also verifies)',
+  })
   @ApiNoContentResponse({ description: 'Verified, or the address changed' })
   @ApiErrors(...BODY_ERRORS, 'LINK_INVALID', 'EMAIL_TAKEN', 'SERVICE_UNAVAILABLE')
   async verify(@Body() body: VerifyEmailDto, @Client() client: ClientInfo): Promise<void> {

@@ -9,7 +9,7 @@ import {
 import type { Request, Response } from 'express';
 import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
-import { ApiErrors, BODY_ERRORS } from '../common/openapi';
+import { ApiErrors, BODY_ERRORS, setsCookies } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
 import type { ErrorCode } from '../common/error-codes';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
@@ -51,7 +51,7 @@ export class MeController {
   ) {}
 
   @Get()
-  @ApiOperation({ summary: 'Who is calling, and with what' })
+  @ApiOperation({ operationId: 'getMe', summary: 'Who is calling, and with what' })
   @ApiOkResponse({ type: MeResponseDto })
   @ApiErrors(...AUTH_ERRORS)
   async me(@CurrentUser() principal: Principal): Promise<MeResponseDto> {
@@ -70,7 +70,10 @@ export class MeController {
   }
 
   @Get('sessions')
-  @ApiOperation({ summary: 'Every cookie session and token family the user is signed in with' })
+  @ApiOperation({
+    operationId: 'listSignIns',
+    summary: 'Every cookie session and token family the user is signed in with',
+  })
   @ApiOkResponse({ type: [SignInDto] })
   @ApiErrors(...AUTH_ERRORS)
   async sessions(@CurrentUser() principal: Principal): Promise<SignInDto[]> {
@@ -84,8 +87,14 @@ export class MeController {
 
   @Delete('sessions/:id')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Revoke one session or token family (and its access tokens)' })
-  @ApiNoContentResponse({ description: 'Revoked' })
+  @ApiOperation({
+    operationId: 'revokeSignIn',
+    summary: 'Revoke one session or token family (and its access tokens)',
+  })
+  @ApiNoContentResponse({
+    description: 'Revoked',
+    headers: setsCookies('Clears the session cookie, when the call was made with it'),
+  })
   @ApiErrors(...UNSAFE_ERRORS, 'VALIDATION_FAILED', 'NOT_FOUND')
   async revoke(
     @CurrentUser() principal: Principal,
@@ -98,8 +107,14 @@ export class MeController {
 
   @Post('logout-all')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Revoke every session, family and access token of the user' })
-  @ApiNoContentResponse({ description: 'Everything revoked' })
+  @ApiOperation({
+    operationId: 'logoutAll',
+    summary: 'Revoke every session, family and access token of the user',
+  })
+  @ApiNoContentResponse({
+    description: 'Everything revoked',
+    headers: setsCookies('Clears the session cookie, when the call was made with it'),
+  })
   @ApiErrors(...UNSAFE_ERRORS)
   async logoutAll(
     @CurrentUser() principal: Principal,
@@ -112,9 +127,13 @@ export class MeController {
   @Post('password')
   @HttpCode(204)
   @ApiOperation({
+    operationId: 'changePassword',
     summary: 'Change the password; every other sign-in is revoked, a cookie session gets a new id',
   })
-  @ApiNoContentResponse({ description: 'Changed' })
+  @ApiNoContentResponse({
+    description: 'Changed',
+    headers: setsCookies('The session cookie with its new id, when the call was made with it'),
+  })
   @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'MFA_REQUIRED', 'MFA_INVALID', 'RATE_LIMITED')
   async changePassword(
     @CurrentUser() principal: Principal,
@@ -128,8 +147,14 @@ export class MeController {
 
   @Delete()
   @HttpCode(204)
-  @ApiOperation({ summary: 'Delete the account; its sessions and tokens stop working at once' })
-  @ApiNoContentResponse({ description: 'Deleted' })
+  @ApiOperation({
+    operationId: 'deleteAccount',
+    summary: 'Delete the account; its sessions and tokens stop working at once',
+  })
+  @ApiNoContentResponse({
+    description: 'Deleted',
+    headers: setsCookies('Clears the session cookie, when the call was made with it'),
+  })
   @ApiErrors(...UNSAFE_ERRORS, ...BODY_ERRORS, 'MFA_REQUIRED', 'MFA_INVALID', 'RATE_LIMITED')
   async deleteAccount(
     @CurrentUser() principal: Principal,
@@ -143,7 +168,10 @@ export class MeController {
 
   @Post('email/verification')
   @HttpCode(202)
-  @ApiOperation({ summary: 'Send a new verification mail (the previous link stops working)' })
+  @ApiOperation({
+    operationId: 'requestEmailVerification',
+    summary: 'Send a new verification mail (the previous link stops working)',
+  })
   @ApiAcceptedResponse({ description: 'Verification mail on its way' })
   @ApiNoContentResponse({ description: 'Already verified: nothing sent' })
   @ApiErrors(...UNSAFE_ERRORS, 'RATE_LIMITED')
@@ -159,6 +187,7 @@ export class MeController {
   @Post('email')
   @HttpCode(202)
   @ApiOperation({
+    operationId: 'changeEmail',
     summary:
       'Ask to change the email address: a confirmation link to the new address, a notice to the old one; ' +
       'the change happens when the link is used',

@@ -13,7 +13,7 @@ import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
 import { assertTrustedOrigin } from '../common/csrf';
 import type { ErrorCode } from '../common/error-codes';
-import { ApiErrors, BODY_ERRORS } from '../common/openapi';
+import { ApiErrors, BODY_ERRORS, setsCookies } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
 import { Public } from '../common/public.decorator';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
@@ -35,7 +35,7 @@ import {
   RecoveryCodesDto,
 } from './dto/mfa.dto';
 import { SessionLoginResponseDto } from './dto/session.dto';
-import { TokenResponseDto } from './dto/token.dto';
+import { TOKEN_RESPONSE_SHAPES, TokenResponse } from './dto/token.dto';
 import { TokenResponder } from './token-response';
 
 /** The second half of a login that answered `mfaRequired`. */
@@ -56,6 +56,7 @@ export class MfaLoginController {
   @HttpCode(200)
   @Public()
   @ApiOperation({
+    operationId: 'mfaVerify',
     summary: 'Complete a login with its mfaToken and a code; answers as that login would have',
     description:
       'A session login gets the session cookie and the session body; a token login gets the token response ' +
@@ -64,10 +65,16 @@ export class MfaLoginController {
       'the device, with a device token: the `did` cookie or `deviceToken`). Hands out the device token as a ' +
       'login does.',
   })
-  @ApiExtraModels(SessionLoginResponseDto, TokenResponseDto)
+  @ApiExtraModels(SessionLoginResponseDto, ...TOKEN_RESPONSE_SHAPES)
   @ApiOkResponse({
+    description: "The answer of the login that asked for the code: a session's, or a token response",
+    headers: setsCookies(
+      'The device cookie `did`, and the session cookie `sid` or (`refreshTokenInCookie`) the `rt` refresh cookie',
+    ),
     schema: {
-      oneOf: [{ $ref: getSchemaPath(SessionLoginResponseDto) }, { $ref: getSchemaPath(TokenResponseDto) }],
+      oneOf: [SessionLoginResponseDto, ...TOKEN_RESPONSE_SHAPES].map((shape) => ({
+        $ref: getSchemaPath(shape),
+      })),
     },
   })
   @ApiErrors(...BODY_ERRORS, 'MFA_INVALID', 'CSRF_FAILED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
@@ -76,7 +83,7 @@ export class MfaLoginController {
     @Client() client: ClientInfo,
     @Req() request: Request,
     @Res({ passthrough: true }) response: Response,
-  ): Promise<SessionLoginResponseDto | TokenResponseDto> {
+  ): Promise<SessionLoginResponseDto | TokenResponse> {
     const presented = presentedDeviceToken(request.headers.cookie, this.config, body.deviceToken);
     const { user, login, checkedAt } = await this.mfa.completeLogin(
       body.mfaToken,
@@ -132,6 +139,7 @@ export class MfaController {
   @Post('totp')
   @HttpCode(200)
   @ApiOperation({
+    operationId: 'enrolTotp',
     summary: 'Start a TOTP enrolment (replacing a pending one); it stays pending until confirmed',
   })
   @ApiOkResponse({ type: MfaEnrolmentDto })
@@ -150,7 +158,10 @@ export class MfaController {
 
   @Post('totp/confirm')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Activate the pending enrolment with a code from it; returns the recovery codes' })
+  @ApiOperation({
+    operationId: 'confirmTotp',
+    summary: 'Activate the pending enrolment with a code from it; returns the recovery codes',
+  })
   @ApiOkResponse({ type: RecoveryCodesDto })
   @ApiErrors(...UNSAFE_ERRORS, 'MFA_INVALID')
   async confirm(
@@ -163,7 +174,7 @@ export class MfaController {
 
   @Delete('totp')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Remove the second factor (password and a code)' })
+  @ApiOperation({ operationId: 'disableTotp', summary: 'Remove the second factor (password and a code)' })
   @ApiNoContentResponse({ description: 'Removed' })
   @ApiErrors(...UNSAFE_ERRORS, 'MFA_REQUIRED', 'MFA_INVALID', 'RATE_LIMITED')
   async disable(
@@ -180,7 +191,10 @@ export class MfaController {
 
   @Post('recovery-codes')
   @HttpCode(200)
-  @ApiOperation({ summary: 'New recovery codes for a code; the previous ones stop working' })
+  @ApiOperation({
+    operationId: 'regenerateRecoveryCodes',
+    summary: 'New recovery codes for a code; the previous ones stop working',
+  })
   @ApiOkResponse({ type: RecoveryCodesDto })
   @ApiErrors(...UNSAFE_ERRORS, 'MFA_INVALID', 'RATE_LIMITED')
   async regenerate(

@@ -16,7 +16,7 @@ export class RegisterController {
 
   @Post('register')
   @HttpCode(201)
-  @ApiOperation({ summary: 'Create an account (role user)' })
+  @ApiOperation({ operationId: 'register', summary: 'Create an account (role user)' })
   @ApiCreatedResponse({ type: UserEnvelopeDto })
   @ApiErrors(...BODY_ERRORS, 'EMAIL_TAKEN', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
   async register(@Body() body: RegisterDto, @Client() client: ClientInfo): Promise<UserEnvelopeDto> {

@@ -10,6 +10,7 @@ import { Reflector } from '@nestjs/core';
 import { ApiBearerAuth, ApiCookieAuth } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { AppError } from '../common/app-error';
+import { SECURITY } from '../common/openapi';
 import type { Role } from '../users/user.entity';
 import { AnyAuthGuard } from './any-auth.guard';
 
@@ -42,7 +43,7 @@ export function AdminAuth(): MethodDecorator & ClassDecorator {
   return applyDecorators(
     UseGuards(AnyAuthGuard, RolesGuard),
     Roles('admin'),
-    ApiCookieAuth('session'),
-    ApiBearerAuth('bearer'),
+    ApiCookieAuth(SECURITY.session),
+    ApiBearerAuth(SECURITY.bearer),
   );
 }

@@ -11,7 +11,7 @@ import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
-import { ApiErrors, BODY_ERRORS } from '../common/openapi';
+import { ApiErrors, BODY_ERRORS, setsCookies } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
 import { Public } from '../common/public.decorator';
 import { MfaService } from '../mfa/mfa.service';
@@ -48,16 +48,27 @@ export class SessionAuthController {
   @HttpCode(200)
   @Public()
   @UseGuards(TrustedOriginGuard, LocalAuthGuard)
-  @ApiOperation({ summary: 'Log in with email and password; sets the session cookie' })
+  @ApiOperation({
+    operationId: 'sessionLogin',
+    summary: 'Log in with email and password; sets the session cookie',
+  })
   @ApiExtraModels(SessionLoginResponseDto, MfaChallengeDto)
   @ApiOkResponse({
     description:
       'The session, or, for a user with a second factor, the challenge to answer at /api/auth/mfa/verify',
+    headers: setsCookies('The session cookie (`sid`) and the device cookie `did`; none with the challenge'),
     schema: {
       oneOf: [{ $ref: getSchemaPath(SessionLoginResponseDto) }, { $ref: getSchemaPath(MfaChallengeDto) }],
     },
   })
-  @ApiErrors(...BODY_ERRORS, 'INVALID_CREDENTIALS', 'CSRF_FAILED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
+  @ApiErrors(
+    ...BODY_ERRORS,
+    'INVALID_CREDENTIALS',
+    'EMAIL_NOT_VERIFIED',
+    'CSRF_FAILED',
+    'RATE_LIMITED',
+    'SERVICE_UNAVAILABLE',
+  )
   async login(
     @Body() _body: LoginDto,
     @VerifiedUser() { user, checkedAt }: VerifiedLogin,
@@ -80,7 +91,7 @@ export class SessionAuthController {
 
   @Get()
   @SessionAuth()
-  @ApiOperation({ summary: 'The current session, its user and its CSRF token' })
+  @ApiOperation({ operationId: 'getSession', summary: 'The current session, its user and its CSRF token' })
   @ApiOkResponse({ type: SessionInfoResponseDto })
   @ApiErrors(...SESSION_ERRORS)
   async current(
@@ -102,8 +113,11 @@ export class SessionAuthController {
   @Post('logout')
   @HttpCode(204)
   @SessionAuth()
-  @ApiOperation({ summary: 'End the session: removed from the store, cookie cleared. Needs X-CSRF-Token' })
-  @ApiNoContentResponse({ description: 'Logged out' })
+  @ApiOperation({
+    operationId: 'sessionLogout',
+    summary: 'End the session: removed from the store, cookie cleared. Needs X-CSRF-Token',
+  })
+  @ApiNoContentResponse({ description: 'Logged out', headers: setsCookies('Clears the session cookie') })
   @ApiErrors(...SESSION_ERRORS, 'CSRF_FAILED')
   async logout(
     @CurrentUser() principal: Principal,

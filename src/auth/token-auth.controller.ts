@@ -5,6 +5,7 @@ import {
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiSecurity,
   ApiTags,
   getSchemaPath,
 } from '@nestjs/swagger';
@@ -13,7 +14,7 @@ import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
 import { readCookie } from '../common/cookies';
 import { assertTrustedOrigin, CSRF_HEADER } from '../common/csrf';
-import { ApiErrors, BODY_ERRORS } from '../common/openapi';
+import { ApiErrors, BODY_ERRORS, SECURITY, setsCookies } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
 import { Public } from '../common/public.decorator';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
@@ -22,7 +23,13 @@ import { RefreshCsrf } from '../token/refresh-csrf';
 import { MfaService } from '../mfa/mfa.service';
 import { Presentation, RefreshFamilies } from '../token/refresh-families';
 import { MfaChallengeDto } from './dto/mfa.dto';
-import { RefreshCsrfResponseDto, RefreshTokenDto, TokenLoginDto, TokenResponseDto } from './dto/token.dto';
+import {
+  RefreshCsrfResponseDto,
+  RefreshTokenDto,
+  TOKEN_RESPONSE_SHAPES,
+  TokenLoginDto,
+  TokenResponse,
+} from './dto/token.dto';
 import { setDeviceCookie } from './device-cookie';
 import { DeviceTokens } from './device-tokens';
 import { LocalAuthGuard } from './local-auth.guard';
@@ -30,8 +37,7 @@ import type { VerifiedLogin } from './login.service';
 import { TokenRefreshService } from './token-refresh.service';
 import { TokenResponder } from './token-response';
 
-/** The OpenAPI security scheme of the `rt` cookie (registered in app.factory.ts). */
-export const REFRESH_COOKIE_SECURITY = 'refreshCookie';
+const TOKEN_RESPONSE = TOKEN_RESPONSE_SHAPES.map((shape) => ({ $ref: getSchemaPath(shape) }));
 
 @ApiTags('auth')
 @Controller('api/auth/token')
@@ -50,20 +56,31 @@ export class TokenAuthController {
   @HttpCode(200)
   @Public()
   @UseGuards(LocalAuthGuard)
-  @ApiOperation({ summary: 'Log in for an access token and a refresh token' })
-  @ApiExtraModels(TokenResponseDto, MfaChallengeDto)
+  @ApiOperation({ operationId: 'tokenLogin', summary: 'Log in for an access token and a refresh token' })
+  @ApiExtraModels(...TOKEN_RESPONSE_SHAPES, MfaChallengeDto)
   @ApiOkResponse({
     description:
-      'The tokens, or, for a user with a second factor, the challenge to answer at /api/auth/mfa/verify',
-    schema: { oneOf: [{ $ref: getSchemaPath(TokenResponseDto) }, { $ref: getSchemaPath(MfaChallengeDto) }] },
+      'The tokens, the refresh token in the body or (`refreshTokenInCookie`) in the `rt` cookie; or, for ' +
+      'a user with a second factor, the challenge to answer at /api/auth/mfa/verify',
+    headers: setsCookies(
+      'The device cookie `did`, and the `rt` refresh cookie with `refreshTokenInCookie`; none with the challenge',
+    ),
+    schema: { oneOf: [...TOKEN_RESPONSE, { $ref: getSchemaPath(MfaChallengeDto) }] },
   })
-  @ApiErrors(...BODY_ERRORS, 'INVALID_CREDENTIALS', 'CSRF_FAILED', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE')
+  @ApiErrors(
+    ...BODY_ERRORS,
+    'INVALID_CREDENTIALS',
+    'EMAIL_NOT_VERIFIED',
+    'CSRF_FAILED',
+    'RATE_LIMITED',
+    'SERVICE_UNAVAILABLE',
+  )
   async login(
     @Body() body: TokenLoginDto,
     @Req() request: Request & { user?: VerifiedLogin },
     @Res({ passthrough: true }) response: Response,
     @Client() client: ClientInfo,
-  ): Promise<TokenResponseDto | MfaChallengeDto> {
+  ): Promise<TokenResponse | MfaChallengeDto> {
     const viaCookie = body.refreshTokenInCookie === true;
     // A login that sets a cookie is a cookie-borne credential: refuse cross-site callers (login CSRF).
     if (viaCookie) assertTrustedOrigin(request, this.config);
@@ -80,8 +97,21 @@ export class TokenAuthController {
   @Post('refresh')
   @HttpCode(200)
   @Public()
-  @ApiOperation({ summary: 'Rotate a refresh token (body or `rt` cookie) for new tokens' })
-  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiCookieAuth(SECURITY.refreshCookie)
+  @ApiSecurity({})
+  @ApiOperation({
+    operationId: 'tokenRefresh',
+    summary: 'Rotate a refresh token (body or `rt` cookie) for new tokens',
+    description:
+      'The refresh token in the body needs nothing else; the `rt` cookie needs X-CSRF-Token, and the ' +
+      'answer then keeps the same csrfToken.',
+  })
+  @ApiExtraModels(...TOKEN_RESPONSE_SHAPES)
+  @ApiOkResponse({
+    description: 'New tokens, in the shape the family was started with',
+    headers: setsCookies('The rotated `rt` refresh cookie, when the refresh token came in it'),
+    schema: { oneOf: TOKEN_RESPONSE },
+  })
   @ApiErrors(
     ...BODY_ERRORS,
     'REFRESH_TOKEN_INVALID',
@@ -95,15 +125,16 @@ export class TokenAuthController {
     @Req() request: Request,
     @Res({ passthrough: true }) response: Response,
     @Client() client: ClientInfo,
-  ): Promise<TokenResponseDto> {
+  ): Promise<TokenResponse> {
     const grant = await this.refreshes.refresh(this.presentation(body, request), client);
     return this.responder.reply(grant, grant.csrfToken !== undefined, response);
   }
 
   @Get('csrf')
   @Public()
-  @ApiCookieAuth(REFRESH_COOKIE_SECURITY)
+  @ApiCookieAuth(SECURITY.refreshCookie)
   @ApiOperation({
+    operationId: 'getRefreshCsrf',
     summary: 'The CSRF token bound to the `rt` refresh cookie, for a page that reloaded and lost it',
   })
   @ApiOkResponse({ type: RefreshCsrfResponseDto })
@@ -117,9 +148,19 @@ export class TokenAuthController {
 
   @Post('logout')
   @HttpCode(204)
+  @ApiSecurity({ [SECURITY.bearer]: [], [SECURITY.refreshCookie]: [] })
   @BearerAuth()
-  @ApiOperation({ summary: 'Revoke the refresh family and the access token' })
-  @ApiNoContentResponse({ description: 'Logged out' })
+  @ApiOperation({
+    operationId: 'tokenLogout',
+    summary: 'Revoke the refresh family and the access token',
+    description:
+      'The refresh token comes in the body, or in the `rt` cookie (with X-CSRF-Token); with neither, the ' +
+      "access token's own family is ended.",
+  })
+  @ApiNoContentResponse({
+    description: 'Logged out',
+    headers: setsCookies('Clears the `rt` refresh cookie, when the refresh token came in it'),
+  })
   @ApiErrors(
     ...BODY_ERRORS,
     'AUTHENTICATION_REQUIRED',

@@ -3,7 +3,7 @@ import type { CookieOptions, Response } from 'express';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import type { TokenGrant } from '../token/refresh-families';
 import { toPublicUser } from '../users/user.entity';
-import type { TokenResponseDto } from './dto/token.dto';
+import type { TokenResponse } from './dto/token.dto';
 
 const COOKIE_PATH = '/api/auth/token';
 
@@ -19,7 +19,7 @@ export class TokenResponder {
     this.cookieName = config.session.cookieSecure ? '__Secure-rt' : 'rt';
   }
 
-  reply(grant: TokenGrant, viaCookie: boolean, response: Response): TokenResponseDto {
+  reply(grant: TokenGrant, viaCookie: boolean, response: Response): TokenResponse {
     const now = Date.now();
     const refreshExpiresIn = Math.max(0, Math.round((grant.refreshExpiresAt.getTime() - now) / 1000));
     response.setHeader('Cache-Control', 'no-store');
@@ -33,6 +33,8 @@ export class TokenResponder {
       user: toPublicUser(grant.user),
     };
     if (!viaCookie) return { ...common, refreshToken: grant.refreshToken };
+    if (grant.csrfToken === undefined)
+      throw new Error('a refresh family delivered by cookie has a CSRF token');
     response.cookie(this.cookieName, grant.refreshToken, {
       ...this.cookieOptions(),
       maxAge: refreshExpiresIn * 1000,

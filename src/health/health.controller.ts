@@ -28,14 +28,14 @@ export class HealthController {
   ) {}
 
   @Get('live')
-  @ApiOperation({ summary: 'The process is running' })
+  @ApiOperation({ operationId: 'live', summary: 'The process is running' })
   @ApiOkResponse({ type: LiveDto })
   live(): LiveDto {
     return { status: 'ok' };
   }
 
   @Get('ready')
-  @ApiOperation({ summary: 'The database and the session store answer' })
+  @ApiOperation({ operationId: 'ready', summary: 'The database and the session store answer' })
   @ApiOkResponse({ type: ReadyDto })
   @ApiErrors('SERVICE_UNAVAILABLE')
   async ready(): Promise<ReadyDto> {

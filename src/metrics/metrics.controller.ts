@@ -2,6 +2,7 @@ import { Controller, Get, Header, Inject } from '@nestjs/common';
 import { Public } from '../common/public.decorator';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AppError } from '../common/app-error';
+import { ApiErrors } from '../common/openapi';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { MetricsService } from './metrics.service';
 
@@ -16,11 +17,15 @@ export class MetricsController {
 
   @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
-  @ApiOperation({ summary: 'Prometheus metrics (METRICS_ENABLED=false turns the route off)' })
+  @ApiOperation({
+    operationId: 'metrics',
+    summary: 'Prometheus metrics (METRICS_ENABLED=false turns the route off)',
+  })
   @ApiOkResponse({
     description: 'Prometheus text format',
     content: { 'text/plain': { schema: { type: 'string' } } },
   })
+  @ApiErrors('NOT_FOUND')
   async scrape(): Promise<string> {
     if (!this.config.http.metricsEnabled) throw new AppError('NOT_FOUND');
     return this.metrics.registry.metrics();

@@ -1,6 +1,7 @@
 import { applyDecorators, CanActivate, ExecutionContext, Injectable, UseGuards } from '@nestjs/common';
 import { ApiCookieAuth } from '@nestjs/swagger';
 import type { Request } from 'express';
+import { SECURITY } from '../common/openapi';
 import { SessionAuthenticator } from './session.authenticator';
 
 /** Routes only a cookie session may call. */
@@ -17,5 +18,5 @@ export class SessionGuard implements CanActivate {
 
 /** The guard and its OpenAPI security scheme, applied together so neither is forgotten. */
 export function SessionAuth(): MethodDecorator & ClassDecorator {
-  return applyDecorators(UseGuards(SessionGuard), ApiCookieAuth('session'));
+  return applyDecorators(UseGuards(SessionGuard), ApiCookieAuth(SECURITY.session));
 }

@@ -22,6 +22,7 @@ export class JwksController {
   @Get('jwks.json')
   @Header('Cache-Control', 'public, max-age=300')
   @ApiOperation({
+    operationId: 'getJwks',
     summary: 'The public keys that verify access tokens: the current and still-live retired ones',
   })
   @ApiOkResponse({ type: JwksDto })

@@ -2,6 +2,7 @@ import { applyDecorators, CanActivate, ExecutionContext, Injectable, UseGuards }
 import { ApiBearerAuth } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import passport from 'passport';
+import { SECURITY } from '../common/openapi';
 import type { Principal } from '../common/principal';
 import { BearerChallenge, bearerError, JwtStrategy } from './jwt.strategy';
 
@@ -60,5 +61,5 @@ export class JwtGuard implements CanActivate {
 
 /** The guard and its OpenAPI security scheme, applied together so neither is forgotten. */
 export function BearerAuth(): MethodDecorator & ClassDecorator {
-  return applyDecorators(UseGuards(JwtGuard), ApiBearerAuth('bearer'));
+  return applyDecorators(UseGuards(JwtGuard), ApiBearerAuth(SECURITY.bearer));
 }

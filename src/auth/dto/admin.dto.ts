@@ -7,14 +7,14 @@ import { EmailLookupField } from '../../users/fields';
 import { UserDto } from './user.response';
 
 export class PageQuery {
-  @ApiPropertyOptional({ minimum: 1, default: 1 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, default: 1 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
   page: number = 1;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -57,9 +57,9 @@ export class RoleChangeDto {
 
 export class UserPageDto {
   @ApiProperty({ type: [UserDto] }) items!: UserDto[];
-  @ApiProperty() total!: number;
-  @ApiProperty() page!: number;
-  @ApiProperty() limit!: number;
+  @ApiProperty({ type: 'integer', description: 'How many match, over every page' }) total!: number;
+  @ApiProperty({ type: 'integer', minimum: 1 }) page!: number;
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 100 }) limit!: number;
 }
 
 export class AuditEventDto {
@@ -74,7 +74,7 @@ export class AuditEventDto {
 
 export class AuditPageDto {
   @ApiProperty({ type: [AuditEventDto] }) items!: AuditEventDto[];
-  @ApiProperty() total!: number;
-  @ApiProperty() page!: number;
-  @ApiProperty() limit!: number;
+  @ApiProperty({ type: 'integer', description: 'How many match, over every page' }) total!: number;
+  @ApiProperty({ type: 'integer', minimum: 1 }) page!: number;
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 100 }) limit!: number;
 }

@@ -25,16 +25,18 @@ export class RefreshTokenDto {
   refreshToken?: string | null;
 }
 
-export class TokenResponseDto {
+/** What both shapes of the token response carry. */
+abstract class TokenGrantDto {
   @ApiProperty({ enum: ['Bearer'] }) tokenType!: 'Bearer';
   @ApiProperty({ description: 'JWT access token (typ at+jwt)' }) accessToken!: string;
-  @ApiProperty({ description: 'Seconds until the access token expires', example: 900 }) expiresIn!: number;
-  @ApiPropertyOptional({ description: 'Opaque refresh token; absent when delivered in the `rt` cookie' })
-  refreshToken?: string;
-  @ApiProperty({ description: 'Seconds until the refresh token expires if unused', example: 604800 })
+  @ApiProperty({ type: 'integer', description: 'Seconds until the access token expires', example: 900 })
+  expiresIn!: number;
+  @ApiProperty({
+    type: 'integer',
+    description: 'Seconds until the refresh token expires if unused',
+    example: 604800,
+  })
   refreshExpiresIn!: number;
-  @ApiPropertyOptional({ description: 'With cookie delivery: send it as X-CSRF-Token on refresh and logout' })
-  csrfToken?: string;
   @ApiProperty({ type: UserDto }) user!: UserDto;
   @ApiPropertyOptional({
     description:
@@ -43,6 +45,27 @@ export class TokenResponseDto {
   })
   deviceToken?: string;
 }
+
+/** The refresh token in the body: a client that keeps it itself (mobile apps, servers). */
+export class BodyTokenResponseDto extends TokenGrantDto {
+  @ApiProperty({ description: 'Opaque refresh token, for /api/auth/token/refresh and /logout' })
+  refreshToken!: string;
+}
+
+/** The refresh token in the HttpOnly `rt` cookie (`refreshTokenInCookie: true`), out of a page's reach. */
+export class CookieTokenResponseDto extends TokenGrantDto {
+  @ApiProperty({
+    description:
+      'The refresh token is in the `rt` cookie: send this as X-CSRF-Token on refresh and logout ' +
+      '(GET /api/auth/token/csrf gives it back after a reload)',
+  })
+  csrfToken!: string;
+}
+
+export type TokenResponse = BodyTokenResponseDto | CookieTokenResponseDto;
+
+/** The token response's two shapes, for `oneOf` (with ApiExtraModels of both classes). */
+export const TOKEN_RESPONSE_SHAPES = [BodyTokenResponseDto, CookieTokenResponseDto];
 
 export class RefreshCsrfResponseDto {
   @ApiProperty({ description: 'Send it as X-CSRF-Token on a cookie-borne refresh or logout' })
