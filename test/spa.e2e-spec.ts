@@ -32,7 +32,9 @@ async function refreshRequests(api: string): Promise<number> {
   const metrics = (await request(api).get('/metrics').expect(200)).text;
   return metrics
     .split('\n')
-    .filter((line) => /^http_request_duration_seconds_count\{[^}]*route="\/api\/auth\/token\/refresh"/.test(line))
+    .filter((line) =>
+      /^http_request_duration_seconds_count\{[^}]*route="\/api\/auth\/token\/refresh"/.test(line),
+    )
     .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
 }
 
@@ -114,7 +116,11 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
 
   async function signedIn(page: Page): Promise<{ method: string; sessionId: string; mfa: boolean }> {
     await page.waitForSelector('body[data-state="signed-in"] #sign-ins tr');
-    return JSON.parse(await page.textContent('#auth-info')) as { method: string; sessionId: string; mfa: boolean };
+    return JSON.parse(await page.textContent('#auth-info')) as {
+      method: string;
+      sessionId: string;
+      mfa: boolean;
+    };
   }
 
   /** A call through the page's own client, as the app makes them. */
@@ -124,4 +130,69 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
       return { status: response.status as number, code: error?.code as string | undefined };
     });
   }
+
+  function cookiesOf(
+    page: Page,
+  ): Promise<{ name: string; httpOnly: boolean; sameSite: string; path: string }[]> {
+    return page.context().cookies(api);
+  }
+
+  it('signs in with a cookie session, and its unsafe calls carry the CSRF token', async () => {
+    const user = await registerUser(api);
+    const elsewhere = await sessionLogin(api, user);
+    const page = await openApp();
+    await chooseMethod(page, 'session');
+    await signIn(page, user);
+    expect(await signedIn(page)).toMatchObject({ method: 'session' });
+    expect((await cookiesOf(page)).map(({ name }) => name).sort()).toEqual(['did', 'sid']);
+
+    // Revoking the other sign-in is a DELETE that the cookie authenticates: refused without the token.
+    const deletion = page.waitForRequest((sent) => sent.method() === 'DELETE');
+    await page.click('#sign-ins button:text-is("Revoke")');
+    const sent = await deletion;
+    const sid = (await cookiesOf(page)).find(({ name }) => name === 'sid')!;
+    const session = await request(api).get('/api/auth/session').set('Cookie', `sid=${sid.value}`).expect(200);
+    expect(sent.headers()['x-csrf-token']).toBe((session.body as { csrfToken: string }).csrfToken);
+    expect((await sent.response())?.status()).toBe(204);
+    await elsewhere.auth(request(api).get('/api/me')).expect(401);
+    await page.waitForFunction(() => document.querySelectorAll('#sign-ins tr').length === 1);
+  });
+
+  it('signs in with a token and the rt cookie, and a reload keeps the user signed in', async () => {
+    const user = await registerUser(api);
+    const page = await openApp();
+    await chooseMethod(page, 'token');
+    await signIn(page, user);
+    const before = await signedIn(page);
+    expect(before).toMatchObject({ method: 'token', mfa: false });
+    expect((await cookiesOf(page)).find(({ name }) => name === 'rt')).toMatchObject({
+      httpOnly: true,
+      sameSite: 'Strict',
+      path: '/api/auth/token',
+    });
+    expect((await cookiesOf(page)).map(({ name }) => name)).not.toContain('sid');
+    // The access token stays in memory: nothing the page stored looks like one.
+    expect(await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }))).not.toMatch(
+      /eyJ/,
+    );
+
+    await page.reload();
+    // The same sign-in (refresh family), restored from the rt cookie.
+    expect(await signedIn(page)).toEqual(before);
+  });
+
+  it('asks for the second factor when the account has one', async () => {
+    const user = await registerUser(api);
+    const { recoveryCodes } = await enrolSecondFactor(api, await tokenLogin(api, user), user.password);
+    const page = await openApp();
+    await chooseMethod(page, 'token');
+    await signIn(page, user);
+    await page.waitForSelector('body[data-state="mfa"] #code');
+    await page.fill('#code', '000000');
+    await page.click('#second-factor button');
+    await page.waitForSelector('#message:has-text("did not work")');
+    await page.fill('#code', recoveryCodes[0]);
+    await page.click('#second-factor button');
+    expect(await signedIn(page)).toMatchObject({ method: 'token', mfa: true });
+  });
 });

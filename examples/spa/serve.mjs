@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 // Resolved from the client package, which depends on it, wherever npm placed it.
-const openapiFetch = dirname(createRequire(join(root, 'client', 'package.json')).resolve('openapi-fetch/package.json'));
+const openapiFetch = dirname(
+  createRequire(join(root, 'client', 'package.json')).resolve('openapi-fetch/package.json'),
+);
 
 const mounts = [
   ['/client/', join(root, 'client', 'dist')],
@@ -42,7 +44,10 @@ const server = createServer((req, res) => {
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
     return;
   }
-  res.writeHead(200, { 'Content-Type': types[extname(file)] ?? 'application/octet-stream', 'Cache-Control': 'no-store' });
+  res.writeHead(200, {
+    'Content-Type': types[extname(file)] ?? 'application/octet-stream',
+    'Cache-Control': 'no-store',
+  });
   createReadStream(file).pipe(res);
 });
 
