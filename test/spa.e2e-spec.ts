@@ -1,15 +1,21 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import { Browser, BrowserContext, chromium, Cookie, Page } from 'playwright-core';
 import request from 'supertest';
 import { CHROMIUM, describeWith } from './support/binaries';
-import { sessionLogin, tokenLogin } from './support/clients';
+import { sessionLogin, sleep, tokenLogin } from './support/clients';
 import { registerUser, RegisteredUser } from './support/factories';
 import { enrolSecondFactor } from './support/mfa';
 import { createTestStorage, RunningApp, startApp, TestStorage } from './support/test-app';
 
 const root = join(__dirname, '..');
+
+/** What the tests call on the app's client, which the page leaves on `window.auth` for the console. */
+interface PageClient {
+  me(): Promise<unknown>;
+  getAccessToken(): Promise<string>;
+}
 
 /** examples/spa/serve.mjs as a developer runs it, on a port of its choosing, which its first line names. */
 async function serveExample(): Promise<{ origin: string; server: ChildProcess }> {
@@ -19,7 +25,7 @@ async function serveExample(): Promise<{ origin: string; server: ChildProcess }>
   });
   const origin = await new Promise<string>((resolve, reject) => {
     server.once('exit', (code) => reject(new Error(`serve.mjs exited with ${code}`)));
-    server.stdout!.on('data', (chunk: Buffer) => {
+    server.stdout.on('data', (chunk: Buffer) => {
       const url = /http:\/\/127\.0\.0\.1:\d+/.exec(chunk.toString())?.[0];
       if (url) resolve(url);
     });
@@ -47,6 +53,7 @@ async function refreshRequests(api: string): Promise<number> {
  */
 describeWith([CHROMIUM], 'the example app in a real browser', () => {
   const ACCESS_TOKEN_TTL = 20;
+  const REFRESH_AHEAD = 10;
   let storage: TestStorage;
   let running: RunningApp;
   let browser: Browser;
@@ -97,7 +104,9 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
 
   async function openApp(query: Record<string, string> = {}): Promise<Page> {
     const page = await context.newPage();
-    await page.goto(`${example.origin}/?${new URLSearchParams({ api, ...query }).toString()}`);
+    await page.goto(
+      `${example.origin}/?${new URLSearchParams({ api, refreshAhead: String(REFRESH_AHEAD), ...query }).toString()}`,
+    );
     await page.waitForSelector('body:not([data-state="loading"])');
     return page;
   }
@@ -116,24 +125,27 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
 
   async function signedIn(page: Page): Promise<{ method: string; sessionId: string; mfa: boolean }> {
     await page.waitForSelector('body[data-state="signed-in"] #sign-ins tr');
-    return JSON.parse(await page.textContent('#auth-info')) as {
+    return JSON.parse((await page.textContent('#auth-info')) ?? '') as {
       method: string;
       sessionId: string;
       mfa: boolean;
     };
   }
 
-  /** A call through the page's own client, as the app makes them. */
-  function meFrom(page: Page): Promise<{ status: number; code?: string }> {
+  /** `/api/me` through the page's own client, as the app calls it: 200, or the status it was refused with. */
+  function meFrom(page: Page): Promise<{ status: number }> {
     return page.evaluate(async () => {
-      const { response, error } = await (window as any).auth.api.GET('/api/me');
-      return { status: response.status as number, code: error?.code as string | undefined };
+      const { auth } = globalThis as unknown as { auth: PageClient };
+      try {
+        await auth.me();
+        return { status: 200 };
+      } catch (error) {
+        return { status: (error as { status: number }).status };
+      }
     });
   }
 
-  function cookiesOf(
-    page: Page,
-  ): Promise<{ name: string; httpOnly: boolean; sameSite: string; path: string }[]> {
+  function cookiesOf(page: Page): Promise<Cookie[]> {
     return page.context().cookies(api);
   }
 
@@ -155,7 +167,7 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
     expect(sent.headers()['x-csrf-token']).toBe((session.body as { csrfToken: string }).csrfToken);
     expect((await sent.response())?.status()).toBe(204);
     await elsewhere.auth(request(api).get('/api/me')).expect(401);
-    await page.waitForFunction(() => document.querySelectorAll('#sign-ins tr').length === 1);
+    await page.waitForFunction("document.querySelectorAll('#sign-ins tr').length === 1");
   });
 
   it('signs in with a token and the rt cookie, and a reload keeps the user signed in', async () => {
@@ -172,7 +184,7 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
     });
     expect((await cookiesOf(page)).map(({ name }) => name)).not.toContain('sid');
     // The access token stays in memory: nothing the page stored looks like one.
-    expect(await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }))).not.toMatch(
+    expect(await page.evaluate<string>('JSON.stringify({ ...localStorage, ...sessionStorage })')).not.toMatch(
       /eyJ/,
     );
 
@@ -195,4 +207,57 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
     await page.click('#second-factor button');
     expect(await signedIn(page)).toMatchObject({ method: 'token', mfa: true });
   });
+
+  /** The access token the page's client holds now (it refreshes first if the token is due). */
+  function accessTokenOf(page: Page): Promise<string> {
+    return page.evaluate(() => (globalThis as unknown as { auth: PageClient }).auth.getAccessToken());
+  }
+
+  async function tabsRefreshOnce(count: number): Promise<void> {
+    const user = await registerUser(api);
+    const first = await openApp();
+    await chooseMethod(first, 'token');
+    await signIn(first, user);
+    await signedIn(first);
+    const others = await Promise.all(Array.from({ length: count - 1 }, () => openApp()));
+    const tabs = [first, ...others];
+    await Promise.all(tabs.map(signedIn));
+    // Every tab holds the same access token, so they all fall due at the same moment.
+    const held = await Promise.all(tabs.map(accessTokenOf));
+    expect(new Set(held).size).toBe(1);
+    const before = await refreshRequests(api);
+
+    const { exp } = JSON.parse(Buffer.from(held[0].split('.')[1], 'base64url').toString()) as { exp: number };
+    await sleep(exp * 1000 - REFRESH_AHEAD * 1000 - Date.now() + 1000);
+    const answers = await Promise.all(tabs.map(meFrom));
+    expect(answers).toEqual(tabs.map(() => ({ status: 200 })));
+
+    expect((await refreshRequests(api)) - before).toBe(1);
+    const renewed = await Promise.all(tabs.map(accessTokenOf));
+    expect(new Set(renewed).size).toBe(1);
+    expect(renewed[0]).not.toBe(held[0]);
+  }
+
+  it('two tabs whose access tokens fall due together make one refresh between them, and both keep working', () =>
+    tabsRefreshOnce(2));
+
+  it('ten tabs likewise make one refresh between them', () => tabsRefreshOnce(10));
+
+  it.each(['session', 'token'] as const)(
+    '%s: logging out in one tab signs the other tabs out',
+    async (method) => {
+      const user = await registerUser(api);
+      const first = await openApp();
+      await chooseMethod(first, method);
+      await signIn(first, user);
+      await signedIn(first);
+      const second = await openApp();
+      await signedIn(second);
+
+      await first.click('#logout-button');
+      await first.waitForSelector('body[data-state="signed-out"]');
+      await second.waitForSelector('body[data-state="signed-out"]');
+      expect(await meFrom(second)).toMatchObject({ status: 401 });
+    },
+  );
 });
