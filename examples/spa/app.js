@@ -28,6 +28,7 @@ const advice = {
   MFA_INVALID: 'That code did not work. Codes change every 30 seconds; sign in again if this keeps failing.',
   RATE_LIMITED: 'Too many attempts. Wait a moment and try again.',
   SERVICE_UNAVAILABLE: 'The service is busy or down. Try again shortly.',
+  CSRF_FAILED: "The service does not trust this page's origin: is it in CORS_ORIGINS?",
   NOT_FOUND: 'That sign-in is already gone.',
 };
 
@@ -38,7 +39,11 @@ function say(text) {
 function explain(error) {
   if (!(error instanceof AuthClientError)) return say(`Could not reach the service (${error.message}).`);
   const fields = error.details?.map(({ field, message }) => `${field}: ${message}`).join('; ');
-  say(advice[error.code] ?? fields ?? `Something went wrong (${error.code}, request ${error.requestId}).`);
+  const wait = error.retryAfter ? ` (${error.retryAfter} s)` : '';
+  say(
+    (advice[error.code] ?? fields ?? `Something went wrong (${error.code}, request ${error.requestId}).`) +
+      wait,
+  );
 }
 
 /** Runs a user action, turning a refusal into a message. */
