@@ -156,7 +156,7 @@ export class AuthClient {
     if (this.currentUser && this.accessToken && !this.refreshDue()) return this.currentUser;
     if (
       this.usesRefreshCookie
-        ? !(this.csrfToken ?? (await this.refetchRefreshCsrf()))
+        ? !(this.csrfToken ?? (await this.tabs.exclusive(() => this.refetchRefreshCsrf())))
         : !(await this.refreshStorage!.get())
     ) {
       return null;
