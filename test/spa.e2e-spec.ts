@@ -1,5 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Browser, BrowserContext, chromium, Cookie, Page } from 'playwright-core';
 import request from 'supertest';
@@ -62,9 +61,8 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
   let context: BrowserContext;
 
   beforeAll(async () => {
-    if (!existsSync(join(root, 'client/dist/index.js'))) {
-      throw new Error('client/dist/index.js is missing: npm run build builds the client the app loads');
-    }
+    // The page loads the client's build, so it is built from the source under test.
+    execFileSync('npm', ['run', '--silent', 'client:build'], { cwd: root, stdio: 'inherit' });
     example = await serveExample();
     storage = await createTestStorage();
     running = await startApp({
