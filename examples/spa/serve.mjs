@@ -32,7 +32,7 @@ const types = {
 /** The file a URL path names under its mount, or undefined when it names none (or climbs out of it). */
 function fileFor(pathname) {
   const [prefix, directory] = mounts.find(([prefix]) => pathname.startsWith(prefix));
-  const relative = pathname === '/' ? 'index.html' : decodeURIComponent(pathname.slice(prefix.length));
+  const relative = pathname === '/' ? 'index.html' : pathname.slice(prefix.length);
   const file = normalize(join(directory, relative));
   if (!file.startsWith(directory + sep)) return undefined;
   return existsSync(file) && statSync(file).isFile() ? file : undefined;
