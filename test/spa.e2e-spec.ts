@@ -68,6 +68,7 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
   let example: { origin: string; server: ChildProcess };
   let api: string;
   let context: BrowserContext;
+  const crossSite = () => example.origin.replace('127.0.0.1', 'localhost');
 
   beforeAll(async () => {
     buildClient();
@@ -75,7 +76,8 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
     storage = await createTestStorage();
     running = await startApp({
       ...storage.env,
-      CORS_ORIGINS: example.origin,
+      // The app's origin, and the same app on `localhost`: another site, trusted by CORS but not by the cookies.
+      CORS_ORIGINS: `${example.origin},${crossSite()}`,
       ACCESS_TOKEN_TTL: `${ACCESS_TOKEN_TTL}s`,
     });
     api = running.url;
@@ -108,10 +110,10 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
     await context.close();
   });
 
-  async function openApp(query: Record<string, string> = {}): Promise<Page> {
+  async function openApp(origin = example.origin): Promise<Page> {
     const page = await context.newPage();
     await page.goto(
-      `${example.origin}/?${new URLSearchParams({ api, refreshAhead: String(REFRESH_AHEAD), ...query }).toString()}`,
+      `${origin}/?${new URLSearchParams({ api, refreshAhead: String(REFRESH_AHEAD) }).toString()}`,
     );
     await page.waitForSelector('body:not([data-state="loading"])');
     return page;
@@ -265,6 +267,21 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
       await first.waitForSelector('body[data-state="signed-out"]');
       await second.waitForSelector('body[data-state="signed-out"]');
       expect(await meFrom(second)).toMatchObject({ status: 401 });
+    },
+  );
+
+  // docs/frontend.md sends a page on another site to tokens with the refresh token in the body: the cookie
+  // methods' logins refuse a cross-site request (Sec-Fetch-Site), whatever CORS_ORIGINS allows.
+  it.each(['session', 'token'] as const)(
+    '%s: the app on another site cannot sign in with cookies',
+    async (method) => {
+      const user = await registerUser(api);
+      const page = await openApp(crossSite());
+      await chooseMethod(page, method);
+      await signIn(page, user);
+      await page.waitForSelector('#message:has-text("CORS_ORIGINS")');
+      expect(await page.getAttribute('body', 'data-state')).toBe('signed-out');
+      expect(await context.cookies()).toEqual([]);
     },
   );
 });

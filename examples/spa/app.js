@@ -28,7 +28,8 @@ const advice = {
   MFA_INVALID: 'That code did not work. Codes change every 30 seconds; sign in again if this keeps failing.',
   RATE_LIMITED: 'Too many attempts. Wait a moment and try again.',
   SERVICE_UNAVAILABLE: 'The service is busy or down. Try again shortly.',
-  CSRF_FAILED: "The service does not trust this page's origin: is it in CORS_ORIGINS?",
+  CSRF_FAILED:
+    "The service refused this page's origin: it must be in CORS_ORIGINS, and on the service's site.",
   NOT_FOUND: 'That sign-in is already gone.',
 };
 
