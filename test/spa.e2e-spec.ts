@@ -158,7 +158,7 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
     return page.context().cookies();
   }
 
-  it('signs in with a cookie session, and its unsafe calls carry the CSRF token', async () => {
+  it('signs in with a cookie session, whose unsafe calls carry the CSRF token, and logs out everywhere', async () => {
     const user = await registerUser(api);
     const elsewhere = await sessionLogin(api, user);
     const page = await openApp();
@@ -177,6 +177,10 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
     expect((await sent.response())?.status()).toBe(204);
     await elsewhere.auth(request(api).get('/api/me')).expect(401);
     await page.waitForFunction("document.querySelectorAll('#sign-ins tr').length === 1");
+
+    await page.click('#logout-all-button');
+    await page.waitForSelector('body[data-state="signed-out"]');
+    await request(api).get('/api/me').set('Cookie', `sid=${sid.value}`).expect(401);
   });
 
   it('signs in with a token and the rt cookie, and a reload keeps the user signed in', async () => {
