@@ -18,10 +18,20 @@ const freePort = () =>
 
 const port = await freePort();
 const dataDir = mkdtempSync(join(tmpdir(), 'auth-openapi-'));
-const env = { ...process.env, NODE_ENV: 'development', HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dataDir };
-for (const name of ['DATABASE_URL', 'REDIS_URL', 'COOKIE_SECURE', 'ADMIN_EMAIL', 'ADMIN_PASSWORD']) delete env[name];
+const env = {
+  ...process.env,
+  NODE_ENV: 'development',
+  HOST: '127.0.0.1',
+  PORT: String(port),
+  DATA_DIR: dataDir,
+};
+for (const name of ['DATABASE_URL', 'REDIS_URL', 'COOKIE_SECURE', 'ADMIN_EMAIL', 'ADMIN_PASSWORD'])
+  delete env[name];
 env.LOG_LEVEL = 'warn';
-const service = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+const service = spawn(process.execPath, ['dist/src/main.js'], {
+  env,
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
 const exited = new Promise((resolve) => service.on('exit', resolve));
 
 try {

@@ -33,16 +33,27 @@ export interface Tabs {
 interface LockManagerLike {
   request<T>(name: string, callback: () => Promise<T>): Promise<T>;
 }
+interface ChannelLike {
+  onmessage: ((event: { data: TabMessage }) => void) | null;
+  postMessage(message: TabMessage): void;
+  close(): void;
+}
+type ChannelConstructor = new (name: string) => ChannelLike;
 interface StorageLike {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
 }
 
 export function tabsFor(name: string, onMessage: (message: TabMessage) => void): Tabs {
-  const scope = globalThis as { navigator?: { locks?: LockManagerLike }; localStorage?: StorageLike };
+  // Typed by what is used of them, so that the client compiles against Node's types as well as the DOM's.
+  const scope = globalThis as unknown as {
+    navigator?: { locks?: LockManagerLike };
+    BroadcastChannel?: ChannelConstructor;
+    localStorage?: StorageLike;
+  };
   const locks = scope.navigator?.locks;
-  if (locks && typeof BroadcastChannel === 'function')
-    return new BrowserTabs(name, locks, onMessage, storageOf(scope));
+  const Channel = scope.BroadcastChannel;
+  if (locks && Channel) return new BrowserTabs(new Channel(name), name, locks, onMessage, storageOf(scope));
   return new LoneTab();
 }
 
@@ -56,19 +67,18 @@ function storageOf(scope: { localStorage?: StorageLike }): StorageLike | undefin
 }
 
 class BrowserTabs implements Tabs {
-  private readonly channel: BroadcastChannel;
   private readonly waiting = new Set<(message: TabMessage) => void>();
   private readonly markerKey: string;
 
   constructor(
+    private readonly channel: ChannelLike,
     private readonly name: string,
     private readonly locks: LockManagerLike,
     onMessage: (message: TabMessage) => void,
     private readonly storage: StorageLike | undefined,
   ) {
     this.markerKey = `${name}:refreshed-at`;
-    this.channel = new BroadcastChannel(name);
-    this.channel.onmessage = (event: MessageEvent<TabMessage>) => {
+    this.channel.onmessage = (event) => {
       onMessage(event.data);
       if (event.data.type === 'refreshed') for (const resolve of this.waiting) resolve(event.data);
     };
