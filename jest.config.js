@@ -13,6 +13,11 @@ const swc = [
 const base = {
   transform: { '^.+\\.(t|j)s$': swc },
   transformIgnorePatterns: ['/node_modules/(?!@nestjs/)'],
+  // Specs run the client package from its source; its ESM imports name the compiled `.js` files.
+  moduleNameMapper: {
+    '^@auth-service/client$': '<rootDir>/client/src/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
   testEnvironment: 'node',
 };
 
