@@ -343,10 +343,12 @@ describe('client package', () => {
       expect((await refreshRequests()) - requestsBefore).toBe(2);
     });
 
-    it('gets a working token again after a password change revoked the one it had', async () => {
-      const { auth, user } = await signedInTokenClient();
+    it('gets a working token again after a password change revoked the one it had, and forgets it on logout-all', async () => {
+      const { auth, user, refreshToken } = await signedInTokenClient();
       await auth.changePassword({ currentPassword: user.password, newPassword: NEW_PASSWORD });
       expect((await auth.me()).user.id).toBe(user.id);
+      await auth.logoutAll();
+      expect(refreshToken.writes.at(-1)).toBeNull();
     });
 
     it('signs out with "revoked" when an admin revokes the user', async () => {

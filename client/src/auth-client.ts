@@ -214,7 +214,7 @@ export class AuthClient {
   /** Signs the user out everywhere, this sign-in included. */
   async logoutAll(): Promise<void> {
     dataOf(await this.api.POST('/api/me/logout-all'));
-    this.signOut('logout');
+    await this.forget();
   }
 
   async changePassword(input: ChangePasswordInput): Promise<void> {
@@ -225,7 +225,7 @@ export class AuthClient {
 
   async deleteAccount(input: DeleteAccountInput): Promise<void> {
     dataOf(await this.api.DELETE('/api/me', { body: input }));
-    this.signOut('logout');
+    await this.forget();
   }
 
   async forgotPassword(input: { email: string }): Promise<void> {
@@ -512,6 +512,12 @@ export class AuthClient {
     this.setUser(message.user);
   }
 
+  /** After a call that ended this sign-in at the service: its refresh token is dead, the tabs sign out. */
+  private async forget(): Promise<void> {
+    if (this.refreshStorage) await this.tabs.exclusive(async () => this.refreshStorage!.set(null));
+    this.signOut('logout');
+  }
+
   private reasonFor(code: ErrorCode): SignedOutReason {
     if (code === 'TOKEN_REVOKED' || code === 'REFRESH_TOKEN_REUSED') return 'revoked';
     return Date.now() < this.credentialExpiresAt ? 'revoked' : 'expired';
@@ -524,9 +530,11 @@ export class AuthClient {
     this.credentialExpiresAt = 0;
     this.csrfToken = null;
     writeSessionStorage(this.csrfKey, null);
+    // A tab that was not signed in (a restore that found nothing) has nothing to tell the others.
+    if (!wasSignedIn) return;
     if (announce) this.tabs.announce({ type: 'signed-out', reason });
     this.setUser(null);
-    if (wasSignedIn) for (const listener of this.signedOutListeners) listener(reason);
+    for (const listener of this.signedOutListeners) listener(reason);
   }
 
   private setUser(user: User | null): void {

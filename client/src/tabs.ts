@@ -37,6 +37,8 @@ interface ChannelLike {
   onmessage: ((event: { data: TabMessage }) => void) | null;
   postMessage(message: TabMessage): void;
   close(): void;
+  /** Node's channels have it: one that is listened to must not keep the process alive by itself. */
+  unref?(): void;
 }
 type ChannelConstructor = new (name: string) => ChannelLike;
 interface StorageLike {
@@ -78,6 +80,7 @@ class BrowserTabs implements Tabs {
     private readonly storage: StorageLike | undefined,
   ) {
     this.markerKey = `${name}:refreshed-at`;
+    channel.unref?.();
     this.channel.onmessage = (event) => {
       onMessage(event.data);
       if (event.data.type === 'refreshed') for (const resolve of this.waiting) resolve(event.data);
