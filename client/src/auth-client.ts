@@ -388,7 +388,7 @@ export class AuthClient {
       throw error;
     }
     const tokens = (await response.json()) as TokenResponse;
-    await this.refreshStorage?.set(tokens.refreshToken ?? null);
+    await this.refreshStorage?.set('refreshToken' in tokens ? tokens.refreshToken : null);
     this.acceptTokens(tokens);
   }
 
@@ -466,7 +466,7 @@ export class AuthClient {
       if (answer.deviceToken) this.deviceTokens?.set(answer.deviceToken);
       // Under the lock: a refresh of the previous sign-in must not overwrite the new refresh token.
       await this.tabs.exclusive(async () => {
-        if (this.refreshStorage) await this.refreshStorage.set(answer.refreshToken ?? null);
+        if (this.refreshStorage) await this.refreshStorage.set('refreshToken' in answer ? answer.refreshToken : null);
         this.acceptTokens(answer);
       });
     } else {
@@ -483,7 +483,7 @@ export class AuthClient {
     this.accessLifetimeMs = tokens.expiresIn * 1000;
     this.accessExpiresAt = now + this.accessLifetimeMs;
     this.credentialExpiresAt = now + tokens.refreshExpiresIn * 1000;
-    if (tokens.csrfToken) this.keepCsrf(tokens.csrfToken);
+    if ('csrfToken' in tokens) this.keepCsrf(tokens.csrfToken);
     this.setUser(tokens.user);
     this.tabs.announce({
       type: 'refreshed',

@@ -12,7 +12,7 @@ export interface paths {
       cookie?: never;
     };
     /** Prometheus metrics (METRICS_ENABLED=false turns the route off) */
-    get: operations['MetricsController_scrape'];
+    get: operations['metrics'];
     put?: never;
     post?: never;
     delete?: never;
@@ -29,7 +29,7 @@ export interface paths {
       cookie?: never;
     };
     /** The process is running */
-    get: operations['HealthController_live'];
+    get: operations['live'];
     put?: never;
     post?: never;
     delete?: never;
@@ -46,7 +46,7 @@ export interface paths {
       cookie?: never;
     };
     /** The database and the session store answer */
-    get: operations['HealthController_ready'];
+    get: operations['ready'];
     put?: never;
     post?: never;
     delete?: never;
@@ -65,7 +65,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** Create an account (role user) */
-    post: operations['RegisterController_register'];
+    post: operations['register'];
     delete?: never;
     options?: never;
     head?: never;
@@ -82,7 +82,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** Ask for a password-reset mail; the same answer, in the same time, whether or not the account exists */
-    post: operations['LifecycleController_forgot'];
+    post: operations['forgotPassword'];
     delete?: never;
     options?: never;
     head?: never;
@@ -99,7 +99,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** Set a new password with a mailed token; every session, refresh family and access token is revoked */
-    post: operations['LifecycleController_reset'];
+    post: operations['resetPassword'];
     delete?: never;
     options?: never;
     head?: never;
@@ -116,7 +116,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** Use a verification link, or an email-change link (which also verifies) */
-    post: operations['LifecycleController_verify'];
+    post: operations['verifyEmail'];
     delete?: never;
     options?: never;
     head?: never;
@@ -133,7 +133,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** Log in with email and password; sets the session cookie */
-    post: operations['SessionAuthController_login'];
+    post: operations['sessionLogin'];
     delete?: never;
     options?: never;
     head?: never;
@@ -148,7 +148,7 @@ export interface paths {
       cookie?: never;
     };
     /** The current session, its user and its CSRF token */
-    get: operations['SessionAuthController_current'];
+    get: operations['getSession'];
     put?: never;
     post?: never;
     delete?: never;
@@ -167,7 +167,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** End the session: removed from the store, cookie cleared. Needs X-CSRF-Token */
-    post: operations['SessionAuthController_logout'];
+    post: operations['sessionLogout'];
     delete?: never;
     options?: never;
     head?: never;
@@ -184,7 +184,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** Log in for an access token and a refresh token */
-    post: operations['TokenAuthController_login'];
+    post: operations['tokenLogin'];
     delete?: never;
     options?: never;
     head?: never;
@@ -200,8 +200,11 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Rotate a refresh token (body or `rt` cookie) for new tokens */
-    post: operations['TokenAuthController_refresh'];
+    /**
+     * Rotate a refresh token (body or `rt` cookie) for new tokens
+     * @description The refresh token in the body needs nothing else; the `rt` cookie needs X-CSRF-Token, and the answer then keeps the same csrfToken.
+     */
+    post: operations['tokenRefresh'];
     delete?: never;
     options?: never;
     head?: never;
@@ -216,7 +219,7 @@ export interface paths {
       cookie?: never;
     };
     /** The CSRF token bound to the `rt` refresh cookie, for a page that reloaded and lost it */
-    get: operations['TokenAuthController_csrf'];
+    get: operations['getRefreshCsrf'];
     put?: never;
     post?: never;
     delete?: never;
@@ -234,8 +237,11 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Revoke the refresh family and the access token */
-    post: operations['TokenAuthController_logout'];
+    /**
+     * Revoke the refresh family and the access token
+     * @description The refresh token comes in the body, or in the `rt` cookie (with X-CSRF-Token); with neither, the access token's own family is ended.
+     */
+    post: operations['tokenLogout'];
     delete?: never;
     options?: never;
     head?: never;
@@ -250,11 +256,11 @@ export interface paths {
       cookie?: never;
     };
     /** Who is calling, and with what */
-    get: operations['MeController_me'];
+    get: operations['getMe'];
     put?: never;
     post?: never;
     /** Delete the account; its sessions and tokens stop working at once */
-    delete: operations['MeController_deleteAccount'];
+    delete: operations['deleteAccount'];
     options?: never;
     head?: never;
     patch?: never;
@@ -268,7 +274,7 @@ export interface paths {
       cookie?: never;
     };
     /** Every cookie session and token family the user is signed in with */
-    get: operations['MeController_sessions'];
+    get: operations['listSignIns'];
     put?: never;
     post?: never;
     delete?: never;
@@ -288,7 +294,7 @@ export interface paths {
     put?: never;
     post?: never;
     /** Revoke one session or token family (and its access tokens) */
-    delete: operations['MeController_revoke'];
+    delete: operations['revokeSignIn'];
     options?: never;
     head?: never;
     patch?: never;
@@ -304,7 +310,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** Revoke every session, family and access token of the user */
-    post: operations['MeController_logoutAll'];
+    post: operations['logoutAll'];
     delete?: never;
     options?: never;
     head?: never;
@@ -321,7 +327,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** Change the password; every other sign-in is revoked, a cookie session gets a new id */
-    post: operations['MeController_changePassword'];
+    post: operations['changePassword'];
     delete?: never;
     options?: never;
     head?: never;
@@ -338,7 +344,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** Send a new verification mail (the previous link stops working) */
-    post: operations['MeController_resendVerification'];
+    post: operations['requestEmailVerification'];
     delete?: never;
     options?: never;
     head?: never;
@@ -355,7 +361,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** Ask to change the email address: a confirmation link to the new address, a notice to the old one; the change happens when the link is used */
-    post: operations['MeController_changeEmail'];
+    post: operations['changeEmail'];
     delete?: never;
     options?: never;
     head?: never;
@@ -370,7 +376,7 @@ export interface paths {
       cookie?: never;
     };
     /** Users, oldest first, optionally those whose email contains a string */
-    get: operations['AdminController_listUsers'];
+    get: operations['listUsers'];
     put?: never;
     post?: never;
     delete?: never;
@@ -393,7 +399,7 @@ export interface paths {
     options?: never;
     head?: never;
     /** Change a user's role; applies on that user's next request */
-    patch: operations['AdminController_changeRole'];
+    patch: operations['updateUser'];
     trace?: never;
   };
   '/api/admin/users/{id}/revoke': {
@@ -406,7 +412,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** Log the user out everywhere: every session, family and access token */
-    post: operations['AdminController_revoke'];
+    post: operations['revokeUser'];
     delete?: never;
     options?: never;
     head?: never;
@@ -424,7 +430,7 @@ export interface paths {
     put?: never;
     post?: never;
     /** Remove a user's second factor (lost device and recovery codes) and revoke every sign-in */
-    delete: operations['AdminController_removeMfa'];
+    delete: operations['removeUserMfa'];
     options?: never;
     head?: never;
     patch?: never;
@@ -438,7 +444,7 @@ export interface paths {
       cookie?: never;
     };
     /** The audit trail, newest first */
-    get: operations['AdminController_auditTrail'];
+    get: operations['listAudit'];
     put?: never;
     post?: never;
     delete?: never;
@@ -460,7 +466,7 @@ export interface paths {
      * Complete a login with its mfaToken and a code; answers as that login would have
      * @description A session login gets the session cookie and the session body; a token login gets the token response (the `rt` cookie and a csrfToken when it asked for refreshTokenInCookie). The mfaToken works once, for 5 minutes, and dies after 5 wrong codes; wrong codes count as login failures of the account (of the device, with a device token: the `did` cookie or `deviceToken`). Hands out the device token as a login does.
      */
-    post: operations['MfaLoginController_verify'];
+    post: operations['mfaVerify'];
     delete?: never;
     options?: never;
     head?: never;
@@ -477,9 +483,9 @@ export interface paths {
     get?: never;
     put?: never;
     /** Start a TOTP enrolment (replacing a pending one); it stays pending until confirmed */
-    post: operations['MfaController_enrol'];
+    post: operations['enrolTotp'];
     /** Remove the second factor (password and a code) */
-    delete: operations['MfaController_disable'];
+    delete: operations['disableTotp'];
     options?: never;
     head?: never;
     patch?: never;
@@ -495,7 +501,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** Activate the pending enrolment with a code from it; returns the recovery codes */
-    post: operations['MfaController_confirm'];
+    post: operations['confirmTotp'];
     delete?: never;
     options?: never;
     head?: never;
@@ -512,7 +518,7 @@ export interface paths {
     get?: never;
     put?: never;
     /** New recovery codes for a code; the previous ones stop working */
-    post: operations['MfaController_regenerate'];
+    post: operations['regenerateRecoveryCodes'];
     delete?: never;
     options?: never;
     head?: never;
@@ -527,7 +533,7 @@ export interface paths {
       cookie?: never;
     };
     /** The public keys that verify access tokens: the current and still-live retired ones */
-    get: operations['JwksController_jwks'];
+    get: operations['getJwks'];
     put?: never;
     post?: never;
     delete?: never;
@@ -540,29 +546,10 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
-    LiveDto: {
-      /** @example ok */
-      status: string;
-    };
-    ReadyDto: {
-      /** @example ok */
-      status: string;
-      /**
-       * @example {
-       *       "database": {
-       *         "status": "up"
-       *       },
-       *       "sessionStore": {
-       *         "status": "up"
-       *       }
-       *     }
-       */
-      info: Record<string, never>;
-    };
     ErrorDetailDto: {
       /** @example email */
       field: string;
-      /** @example email must be an email address */
+      /** @example email must be an email address of at most 254 characters */
       message: string;
     };
     ErrorBodyDto: {
@@ -601,7 +588,27 @@ export interface components {
       message: string;
       /** @example 5f0c6f5e-8d5b-4a39-9b43-0c1f7f4e2f11 */
       requestId: string;
+      /** @description Per field, with VALIDATION_FAILED */
       details?: components['schemas']['ErrorDetailDto'][];
+    };
+    LiveDto: {
+      /** @example ok */
+      status: string;
+    };
+    ReadyDto: {
+      /** @example ok */
+      status: string;
+      /**
+       * @example {
+       *       "database": {
+       *         "status": "up"
+       *       },
+       *       "sessionStore": {
+       *         "status": "up"
+       *       }
+       *     }
+       */
+      info: Record<string, never>;
     };
     RegisterDto: {
       /**
@@ -702,7 +709,7 @@ export interface components {
        */
       idleExpiresAt: string;
     };
-    TokenResponseDto: {
+    BodyTokenResponseDto: {
       /** @enum {string} */
       tokenType: 'Bearer';
       /** @description JWT access token (typ at+jwt) */
@@ -712,18 +719,37 @@ export interface components {
        * @example 900
        */
       expiresIn: number;
-      /** @description Opaque refresh token; absent when delivered in the `rt` cookie */
-      refreshToken?: string;
       /**
        * @description Seconds until the refresh token expires if unused
        * @example 604800
        */
       refreshExpiresIn: number;
-      /** @description With cookie delivery: send it as X-CSRF-Token on refresh and logout */
-      csrfToken?: string;
       user: components['schemas']['UserDto'];
       /** @description Login only: this device's token (also set as the `did` cookie). A client without cookies sends it back as `deviceToken` in its next login, which then counts on this device and passes an account lock */
       deviceToken?: string;
+      /** @description Opaque refresh token, for /api/auth/token/refresh and /logout */
+      refreshToken: string;
+    };
+    CookieTokenResponseDto: {
+      /** @enum {string} */
+      tokenType: 'Bearer';
+      /** @description JWT access token (typ at+jwt) */
+      accessToken: string;
+      /**
+       * @description Seconds until the access token expires
+       * @example 900
+       */
+      expiresIn: number;
+      /**
+       * @description Seconds until the refresh token expires if unused
+       * @example 604800
+       */
+      refreshExpiresIn: number;
+      user: components['schemas']['UserDto'];
+      /** @description Login only: this device's token (also set as the `did` cookie). A client without cookies sends it back as `deviceToken` in its next login, which then counts on this device and passes an account lock */
+      deviceToken?: string;
+      /** @description The refresh token is in the `rt` cookie: send this as X-CSRF-Token on refresh and logout (GET /api/auth/token/csrf gives it back after a reload) */
+      csrfToken: string;
     };
     TokenLoginDto: {
       /** @example alice@example.com */
@@ -815,6 +841,7 @@ export interface components {
     };
     UserPageDto: {
       items: components['schemas']['UserDto'][];
+      /** @description How many match, over every page */
       total: number;
       page: number;
       limit: number;
@@ -860,6 +887,7 @@ export interface components {
     };
     AuditPageDto: {
       items: components['schemas']['AuditEventDto'][];
+      /** @description How many match, over every page */
       total: number;
       page: number;
       limit: number;
@@ -915,12 +943,19 @@ export interface components {
   responses: never;
   parameters: never;
   requestBodies: never;
-  headers: never;
+  headers: {
+    /** @description The request's id (the client's own when it sent a sane one); the server logs it too */
+    'X-Request-Id': string;
+    /** @description Seconds to wait before trying again: on every 429; on a 503 when password checks are queued past what the service can finish in a few seconds (not when a backing service is down) */
+    'Retry-After': number;
+    /** @description The Bearer challenge (RFC 6750), on a 401 where an access token is accepted */
+    'WWW-Authenticate': string;
+  };
   pathItems: never;
 }
 export type $defs = Record<string, never>;
 export interface operations {
-  MetricsController_scrape: {
+  metrics: {
     parameters: {
       query?: never;
       header?: never;
@@ -932,15 +967,36 @@ export interface operations {
       /** @description Prometheus text format */
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
           'text/plain': string;
         };
       };
+      /** @description NOT_FOUND */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBodyDto'];
+        };
+      };
+      /** @description INTERNAL_ERROR */
+      500: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBodyDto'];
+        };
+      };
     };
   };
-  HealthController_live: {
+  live: {
     parameters: {
       query?: never;
       header?: never;
@@ -951,6 +1007,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -959,7 +1016,7 @@ export interface operations {
       };
     };
   };
-  HealthController_ready: {
+  ready: {
     parameters: {
       query?: never;
       header?: never;
@@ -970,6 +1027,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -979,6 +1037,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -988,6 +1047,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -996,7 +1057,7 @@ export interface operations {
       };
     };
   };
-  RegisterController_register: {
+  register: {
     parameters: {
       query?: never;
       header?: never;
@@ -1011,6 +1072,7 @@ export interface operations {
     responses: {
       201: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1020,6 +1082,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1029,6 +1092,7 @@ export interface operations {
       /** @description EMAIL_TAKEN */
       409: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1038,6 +1102,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1047,6 +1112,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1056,6 +1122,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1065,6 +1133,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1074,6 +1143,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1082,7 +1153,7 @@ export interface operations {
       };
     };
   };
-  LifecycleController_forgot: {
+  forgotPassword: {
     parameters: {
       query?: never;
       header?: never;
@@ -1098,6 +1169,7 @@ export interface operations {
       /** @description Accepted; a mail goes out only if an account has this address */
       202: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -1105,6 +1177,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1114,6 +1187,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1123,6 +1197,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1132,6 +1207,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1141,6 +1218,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1150,6 +1228,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1158,7 +1238,7 @@ export interface operations {
       };
     };
   };
-  LifecycleController_reset: {
+  resetPassword: {
     parameters: {
       query?: never;
       header?: never;
@@ -1174,6 +1254,7 @@ export interface operations {
       /** @description Password set */
       204: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -1181,6 +1262,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON, LINK_INVALID */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1190,6 +1272,7 @@ export interface operations {
       /** @description MFA_INVALID */
       401: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1199,6 +1282,7 @@ export interface operations {
       /** @description MFA_REQUIRED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1208,6 +1292,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1217,6 +1302,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1226,6 +1312,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1235,6 +1323,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1244,6 +1333,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1252,7 +1343,7 @@ export interface operations {
       };
     };
   };
-  LifecycleController_verify: {
+  verifyEmail: {
     parameters: {
       query?: never;
       header?: never;
@@ -1268,6 +1359,7 @@ export interface operations {
       /** @description Verified, or the address changed */
       204: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -1275,6 +1367,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON, LINK_INVALID */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1284,6 +1377,7 @@ export interface operations {
       /** @description EMAIL_TAKEN */
       409: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1293,6 +1387,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1302,6 +1397,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1311,6 +1407,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1320,6 +1417,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1328,7 +1427,7 @@ export interface operations {
       };
     };
   };
-  SessionAuthController_login: {
+  sessionLogin: {
     parameters: {
       query?: never;
       header?: never;
@@ -1344,6 +1443,9 @@ export interface operations {
       /** @description The session, or, for a user with a second factor, the challenge to answer at /api/auth/mfa/verify */
       200: {
         headers: {
+          /** @description The session cookie (`sid`) and the device cookie `did`; none with the challenge */
+          'Set-Cookie'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1354,6 +1456,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1363,15 +1466,17 @@ export interface operations {
       /** @description INVALID_CREDENTIALS */
       401: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['ErrorBodyDto'];
         };
       };
-      /** @description CSRF_FAILED */
+      /** @description EMAIL_NOT_VERIFIED, CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1381,6 +1486,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1390,6 +1496,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1399,6 +1506,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1408,6 +1517,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1417,6 +1527,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1425,7 +1537,7 @@ export interface operations {
       };
     };
   };
-  SessionAuthController_current: {
+  getSession: {
     parameters: {
       query?: never;
       header?: never;
@@ -1436,6 +1548,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1445,6 +1558,7 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID */
       401: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1454,6 +1568,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1463,6 +1578,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1471,7 +1588,7 @@ export interface operations {
       };
     };
   };
-  SessionAuthController_logout: {
+  sessionLogout: {
     parameters: {
       query?: never;
       header?: never;
@@ -1483,6 +1600,9 @@ export interface operations {
       /** @description Logged out */
       204: {
         headers: {
+          /** @description Clears the session cookie */
+          'Set-Cookie'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -1490,6 +1610,7 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID */
       401: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1499,6 +1620,7 @@ export interface operations {
       /** @description CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1508,6 +1630,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1517,6 +1640,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1525,7 +1650,7 @@ export interface operations {
       };
     };
   };
-  TokenAuthController_login: {
+  tokenLogin: {
     parameters: {
       query?: never;
       header?: never;
@@ -1538,19 +1663,25 @@ export interface operations {
       };
     };
     responses: {
-      /** @description The tokens, or, for a user with a second factor, the challenge to answer at /api/auth/mfa/verify */
+      /** @description The tokens, the refresh token in the body or (`refreshTokenInCookie`) in the `rt` cookie; or, for a user with a second factor, the challenge to answer at /api/auth/mfa/verify */
       200: {
         headers: {
+          /** @description The device cookie `did`, and the `rt` refresh cookie with `refreshTokenInCookie`; none with the challenge */
+          'Set-Cookie'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
           'application/json':
-            components['schemas']['TokenResponseDto'] | components['schemas']['MfaChallengeDto'];
+            | components['schemas']['BodyTokenResponseDto']
+            | components['schemas']['CookieTokenResponseDto']
+            | components['schemas']['MfaChallengeDto'];
         };
       };
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1560,15 +1691,17 @@ export interface operations {
       /** @description INVALID_CREDENTIALS */
       401: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['ErrorBodyDto'];
         };
       };
-      /** @description CSRF_FAILED */
+      /** @description EMAIL_NOT_VERIFIED, CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1578,6 +1711,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1587,6 +1721,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1596,6 +1731,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1605,6 +1742,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1614,6 +1752,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1622,7 +1762,7 @@ export interface operations {
       };
     };
   };
-  TokenAuthController_refresh: {
+  tokenRefresh: {
     parameters: {
       query?: never;
       header?: never;
@@ -1635,17 +1775,23 @@ export interface operations {
       };
     };
     responses: {
+      /** @description New tokens, in the shape the family was started with */
       200: {
         headers: {
+          /** @description The rotated `rt` refresh cookie, when the refresh token came in it */
+          'Set-Cookie'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
-          'application/json': components['schemas']['TokenResponseDto'];
+          'application/json':
+            components['schemas']['BodyTokenResponseDto'] | components['schemas']['CookieTokenResponseDto'];
         };
       };
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1655,6 +1801,7 @@ export interface operations {
       /** @description REFRESH_TOKEN_INVALID, REFRESH_TOKEN_REUSED */
       401: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1664,6 +1811,7 @@ export interface operations {
       /** @description CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1673,6 +1821,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1682,6 +1831,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1691,6 +1841,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1700,6 +1852,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1709,6 +1862,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1717,7 +1872,7 @@ export interface operations {
       };
     };
   };
-  TokenAuthController_csrf: {
+  getRefreshCsrf: {
     parameters: {
       query?: never;
       header?: never;
@@ -1728,6 +1883,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1737,6 +1893,7 @@ export interface operations {
       /** @description REFRESH_TOKEN_INVALID */
       401: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1746,6 +1903,7 @@ export interface operations {
       /** @description CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1755,6 +1913,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1764,6 +1923,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1772,7 +1933,7 @@ export interface operations {
       };
     };
   };
-  TokenAuthController_logout: {
+  tokenLogout: {
     parameters: {
       query?: never;
       header?: never;
@@ -1788,6 +1949,9 @@ export interface operations {
       /** @description Logged out */
       204: {
         headers: {
+          /** @description Clears the `rt` refresh cookie, when the refresh token came in it */
+          'Set-Cookie'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -1795,6 +1959,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1804,6 +1969,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1813,6 +1980,7 @@ export interface operations {
       /** @description CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1822,6 +1990,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1831,6 +2000,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1840,6 +2010,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1849,6 +2020,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1857,7 +2030,7 @@ export interface operations {
       };
     };
   };
-  MeController_me: {
+  getMe: {
     parameters: {
       query?: never;
       header?: never;
@@ -1868,6 +2041,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1877,6 +2051,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1886,6 +2062,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1895,6 +2072,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1903,7 +2082,7 @@ export interface operations {
       };
     };
   };
-  MeController_deleteAccount: {
+  deleteAccount: {
     parameters: {
       query?: never;
       header?: never;
@@ -1919,6 +2098,9 @@ export interface operations {
       /** @description Deleted */
       204: {
         headers: {
+          /** @description Clears the session cookie, when the call was made with it */
+          'Set-Cookie'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -1926,6 +2108,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1935,6 +2118,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED, MFA_INVALID */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1944,6 +2129,7 @@ export interface operations {
       /** @description CSRF_FAILED, MFA_REQUIRED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1953,6 +2139,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1962,6 +2149,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1971,6 +2159,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1980,6 +2170,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1989,6 +2180,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -1997,7 +2190,7 @@ export interface operations {
       };
     };
   };
-  MeController_sessions: {
+  listSignIns: {
     parameters: {
       query?: never;
       header?: never;
@@ -2008,6 +2201,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2017,6 +2211,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2026,6 +2222,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2035,6 +2232,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2043,7 +2242,7 @@ export interface operations {
       };
     };
   };
-  MeController_revoke: {
+  revokeSignIn: {
     parameters: {
       query?: never;
       header?: never;
@@ -2057,6 +2256,9 @@ export interface operations {
       /** @description Revoked */
       204: {
         headers: {
+          /** @description Clears the session cookie, when the call was made with it */
+          'Set-Cookie'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -2064,6 +2266,7 @@ export interface operations {
       /** @description VALIDATION_FAILED */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2073,6 +2276,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2082,6 +2287,7 @@ export interface operations {
       /** @description CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2091,6 +2297,7 @@ export interface operations {
       /** @description NOT_FOUND */
       404: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2100,6 +2307,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2109,6 +2317,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2117,7 +2327,7 @@ export interface operations {
       };
     };
   };
-  MeController_logoutAll: {
+  logoutAll: {
     parameters: {
       query?: never;
       header?: never;
@@ -2129,6 +2339,9 @@ export interface operations {
       /** @description Everything revoked */
       204: {
         headers: {
+          /** @description Clears the session cookie, when the call was made with it */
+          'Set-Cookie'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -2136,6 +2349,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2145,6 +2360,7 @@ export interface operations {
       /** @description CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2154,6 +2370,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2163,6 +2380,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2171,7 +2390,7 @@ export interface operations {
       };
     };
   };
-  MeController_changePassword: {
+  changePassword: {
     parameters: {
       query?: never;
       header?: never;
@@ -2187,6 +2406,9 @@ export interface operations {
       /** @description Changed */
       204: {
         headers: {
+          /** @description The session cookie with its new id, when the call was made with it */
+          'Set-Cookie'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -2194,6 +2416,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2203,6 +2426,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED, MFA_INVALID */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2212,6 +2437,7 @@ export interface operations {
       /** @description CSRF_FAILED, MFA_REQUIRED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2221,6 +2447,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2230,6 +2457,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2239,6 +2467,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2248,6 +2478,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2257,6 +2488,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2265,7 +2498,7 @@ export interface operations {
       };
     };
   };
-  MeController_resendVerification: {
+  requestEmailVerification: {
     parameters: {
       query?: never;
       header?: never;
@@ -2277,6 +2510,7 @@ export interface operations {
       /** @description Verification mail on its way */
       202: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -2284,6 +2518,7 @@ export interface operations {
       /** @description Already verified: nothing sent */
       204: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -2291,6 +2526,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2300,6 +2537,7 @@ export interface operations {
       /** @description CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2309,6 +2547,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2318,6 +2558,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2327,6 +2568,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2335,7 +2578,7 @@ export interface operations {
       };
     };
   };
-  MeController_changeEmail: {
+  changeEmail: {
     parameters: {
       query?: never;
       header?: never;
@@ -2351,6 +2594,7 @@ export interface operations {
       /** @description Confirmation mail on its way */
       202: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -2358,6 +2602,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2367,6 +2612,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED, MFA_INVALID */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2376,6 +2623,7 @@ export interface operations {
       /** @description CSRF_FAILED, MFA_REQUIRED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2385,6 +2633,7 @@ export interface operations {
       /** @description EMAIL_TAKEN */
       409: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2394,6 +2643,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2403,6 +2653,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2412,6 +2663,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2421,6 +2674,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2430,6 +2684,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2438,7 +2694,7 @@ export interface operations {
       };
     };
   };
-  AdminController_listUsers: {
+  listUsers: {
     parameters: {
       query?: {
         page?: number;
@@ -2454,6 +2710,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2463,6 +2720,7 @@ export interface operations {
       /** @description VALIDATION_FAILED */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2472,6 +2730,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2481,6 +2741,7 @@ export interface operations {
       /** @description FORBIDDEN */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2490,6 +2751,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2499,6 +2761,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2507,7 +2771,7 @@ export interface operations {
       };
     };
   };
-  AdminController_changeRole: {
+  updateUser: {
     parameters: {
       query?: never;
       header?: never;
@@ -2524,6 +2788,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2533,6 +2798,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2542,6 +2808,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2551,6 +2819,7 @@ export interface operations {
       /** @description FORBIDDEN, CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2560,6 +2829,7 @@ export interface operations {
       /** @description NOT_FOUND */
       404: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2569,6 +2839,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2578,6 +2849,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2587,6 +2859,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2596,6 +2869,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2604,7 +2879,7 @@ export interface operations {
       };
     };
   };
-  AdminController_revoke: {
+  revokeUser: {
     parameters: {
       query?: never;
       header?: never;
@@ -2618,6 +2893,7 @@ export interface operations {
       /** @description Revoked */
       204: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -2625,6 +2901,7 @@ export interface operations {
       /** @description VALIDATION_FAILED */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2634,6 +2911,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2643,6 +2922,7 @@ export interface operations {
       /** @description FORBIDDEN, CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2652,6 +2932,7 @@ export interface operations {
       /** @description NOT_FOUND */
       404: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2661,6 +2942,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2670,6 +2952,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2678,7 +2962,7 @@ export interface operations {
       };
     };
   };
-  AdminController_removeMfa: {
+  removeUserMfa: {
     parameters: {
       query?: never;
       header?: never;
@@ -2692,6 +2976,7 @@ export interface operations {
       /** @description Removed, and the user signed out everywhere */
       204: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -2699,6 +2984,7 @@ export interface operations {
       /** @description VALIDATION_FAILED */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2708,6 +2994,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2717,6 +3005,7 @@ export interface operations {
       /** @description FORBIDDEN, CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2726,6 +3015,7 @@ export interface operations {
       /** @description NOT_FOUND */
       404: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2735,6 +3025,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2744,6 +3035,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2752,7 +3045,7 @@ export interface operations {
       };
     };
   };
-  AdminController_auditTrail: {
+  listAudit: {
     parameters: {
       query?: {
         page?: number;
@@ -2788,6 +3081,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2797,6 +3091,7 @@ export interface operations {
       /** @description VALIDATION_FAILED */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2806,6 +3101,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2815,6 +3112,7 @@ export interface operations {
       /** @description FORBIDDEN */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2824,6 +3122,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2833,6 +3132,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2841,7 +3142,7 @@ export interface operations {
       };
     };
   };
-  MfaLoginController_verify: {
+  mfaVerify: {
     parameters: {
       query?: never;
       header?: never;
@@ -2854,18 +3155,25 @@ export interface operations {
       };
     };
     responses: {
+      /** @description The answer of the login that asked for the code: a session's, or a token response */
       200: {
         headers: {
+          /** @description The device cookie `did`, and the session cookie `sid` or (`refreshTokenInCookie`) the `rt` refresh cookie */
+          'Set-Cookie'?: string;
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
           'application/json':
-            components['schemas']['SessionLoginResponseDto'] | components['schemas']['TokenResponseDto'];
+            | components['schemas']['SessionLoginResponseDto']
+            | components['schemas']['BodyTokenResponseDto']
+            | components['schemas']['CookieTokenResponseDto'];
         };
       };
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2875,6 +3183,7 @@ export interface operations {
       /** @description MFA_INVALID */
       401: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2884,6 +3193,7 @@ export interface operations {
       /** @description CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2893,6 +3203,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2902,6 +3213,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2911,6 +3223,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2920,6 +3234,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2929,6 +3244,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2937,7 +3254,7 @@ export interface operations {
       };
     };
   };
-  MfaController_enrol: {
+  enrolTotp: {
     parameters: {
       query?: never;
       header?: never;
@@ -2952,6 +3269,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2961,6 +3279,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2970,6 +3289,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2979,6 +3300,7 @@ export interface operations {
       /** @description CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2988,6 +3310,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -2997,6 +3320,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3006,6 +3330,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3015,6 +3341,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3024,6 +3351,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3032,7 +3361,7 @@ export interface operations {
       };
     };
   };
-  MfaController_disable: {
+  disableTotp: {
     parameters: {
       query?: never;
       header?: never;
@@ -3048,6 +3377,7 @@ export interface operations {
       /** @description Removed */
       204: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content?: never;
@@ -3055,6 +3385,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3064,6 +3395,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED, MFA_INVALID */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3073,6 +3406,7 @@ export interface operations {
       /** @description CSRF_FAILED, MFA_REQUIRED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3082,6 +3416,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3091,6 +3426,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3100,6 +3436,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3109,6 +3447,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3118,6 +3457,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3126,7 +3467,7 @@ export interface operations {
       };
     };
   };
-  MfaController_confirm: {
+  confirmTotp: {
     parameters: {
       query?: never;
       header?: never;
@@ -3141,6 +3482,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3150,6 +3492,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3159,6 +3502,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED, MFA_INVALID */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3168,6 +3513,7 @@ export interface operations {
       /** @description CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3177,6 +3523,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3186,6 +3533,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3195,6 +3543,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3204,6 +3553,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3212,7 +3563,7 @@ export interface operations {
       };
     };
   };
-  MfaController_regenerate: {
+  regenerateRecoveryCodes: {
     parameters: {
       query?: never;
       header?: never;
@@ -3227,6 +3578,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3236,6 +3588,7 @@ export interface operations {
       /** @description VALIDATION_FAILED, MALFORMED_JSON */
       400: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3245,6 +3598,8 @@ export interface operations {
       /** @description AUTHENTICATION_REQUIRED, SESSION_INVALID, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED, MFA_INVALID */
       401: {
         headers: {
+          'WWW-Authenticate': components['headers']['WWW-Authenticate'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3254,6 +3609,7 @@ export interface operations {
       /** @description CSRF_FAILED */
       403: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3263,6 +3619,7 @@ export interface operations {
       /** @description PAYLOAD_TOO_LARGE */
       413: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3272,6 +3629,7 @@ export interface operations {
       /** @description UNSUPPORTED_MEDIA_TYPE */
       415: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3281,6 +3639,8 @@ export interface operations {
       /** @description RATE_LIMITED */
       429: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3290,6 +3650,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3299,6 +3660,8 @@ export interface operations {
       /** @description SERVICE_UNAVAILABLE */
       503: {
         headers: {
+          'Retry-After': components['headers']['Retry-After'];
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3307,7 +3670,7 @@ export interface operations {
       };
     };
   };
-  JwksController_jwks: {
+  getJwks: {
     parameters: {
       query?: never;
       header?: never;
@@ -3318,6 +3681,7 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
@@ -3327,6 +3691,7 @@ export interface operations {
       /** @description INTERNAL_ERROR */
       500: {
         headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
         content: {
