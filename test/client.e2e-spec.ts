@@ -333,3 +333,66 @@ describe.each([
     await logoutAll().set('X-CSRF-Token', csrfToken).expect(204);
   });
 });
+
+describe('COOKIE_SAMESITE none: a frontend on another site', () => {
+  const frontend = 'https://app.other-site.example';
+  const app = appFor({
+    COOKIE_SAMESITE: 'none',
+    COOKIE_SECURE: 'true',
+    TRUST_PROXY: '1',
+    CORS_ORIGINS: frontend,
+  }).current;
+  // What a browser sends from a page of another site: every request is cross-site.
+  const fromSite = (test: request.Test, origin: string) =>
+    test.set('X-Forwarded-Proto', 'https').set('Origin', origin).set('Sec-Fetch-Site', 'cross-site');
+
+  it('signs in and writes from the listed origin with the CSRF token, and refuses every other cross-site page', async () => {
+    const user = await registerUser(app().url);
+    const credentials = { email: user.email, password: user.password };
+    expectError(
+      await fromSite(request(app().url).post('/api/auth/session/login'), 'https://evil.example').send(
+        credentials,
+      ),
+      403,
+      'CSRF_FAILED',
+    );
+    const login = await fromSite(request(app().url).post('/api/auth/session/login'), frontend)
+      .send(credentials)
+      .expect(200);
+    const cookie = setCookies(login)
+      .find((line) => line.startsWith('__Host-sid='))!
+      .split(';')[0];
+    const csrfToken = (login.body as { csrfToken: string }).csrfToken;
+    const logoutAll = (origin: string) =>
+      fromSite(request(app().url).post('/api/me/logout-all'), origin).set('Cookie', cookie);
+
+    expectError(await logoutAll(frontend), 403, 'CSRF_FAILED');
+    expectError(await logoutAll('https://evil.example').set('X-CSRF-Token', csrfToken), 403, 'CSRF_FAILED');
+    const noOrigin = request(app().url)
+      .post('/api/me/logout-all')
+      .set('X-Forwarded-Proto', 'https')
+      .set('Sec-Fetch-Site', 'cross-site')
+      .set('Cookie', cookie)
+      .set('X-CSRF-Token', csrfToken);
+    expectError(await noOrigin, 403, 'CSRF_FAILED');
+    await logoutAll(frontend).set('X-CSRF-Token', csrfToken).expect(204);
+  });
+});
+
+describe('COOKIE_SAMESITE lax: a listed origin on another site', () => {
+  const frontend = 'https://app.other-site.example';
+  const app = appFor({ CORS_ORIGINS: frontend }).current;
+
+  it('is still refused when the browser says the request is cross-site', async () => {
+    const user = await registerUser(app().url);
+    expectError(
+      await request(app().url)
+        .post('/api/auth/session/login')
+        .set('Origin', frontend)
+        .set('Sec-Fetch-Site', 'cross-site')
+        .send({ email: user.email, password: user.password }),
+      403,
+      'CSRF_FAILED',
+    );
+  });
+});

@@ -15,15 +15,22 @@ export function newCsrfToken(): string {
 }
 
 /**
- * The request comes from a page this service trusts: no `Sec-Fetch-Site: cross-site`, and an `Origin`, when
- * sent, that is in CORS_ORIGINS or is the service's own (PUBLIC_URL, or the origin the request was sent to).
+ * The request comes from a page this service trusts: an `Origin`, when sent, that is in CORS_ORIGINS or is the
+ * service's own (PUBLIC_URL, or the origin the request was sent to), and no `Sec-Fetch-Site: cross-site`,
+ * except from an origin in CORS_ORIGINS when COOKIE_SAMESITE=none declares a frontend on another site: every
+ * request of such a frontend is cross-site, and its listed origin (with the CSRF token) is what admits it.
  */
 export function assertTrustedOrigin(request: Request, config: AppConfig): void {
-  if (request.headers['sec-fetch-site'] === 'cross-site') throw new AppError('CSRF_FAILED');
+  const crossSite = request.headers['sec-fetch-site'] === 'cross-site';
   const origin = request.headers.origin;
-  if (origin === undefined) return;
+  if (origin === undefined) {
+    if (crossSite) throw new AppError('CSRF_FAILED');
+    return;
+  }
+  const listed = config.http.corsOrigins.includes(origin);
   const own = [new URL(config.http.publicUrl).origin, `${request.protocol}://${request.get('host') ?? ''}`];
-  if (!config.http.corsOrigins.includes(origin) && !own.includes(origin)) throw new AppError('CSRF_FAILED');
+  if (!listed && !own.includes(origin)) throw new AppError('CSRF_FAILED');
+  if (crossSite && !(listed && config.session.sameSite === 'none')) throw new AppError('CSRF_FAILED');
 }
 
 /** The synchronizer token check: `X-CSRF-Token` must equal the session's token, compared in constant time. */
