@@ -8,7 +8,8 @@ const tsc = ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'];
 
 rmSync('dist', { recursive: true, force: true });
 if (spawnSync(process.execPath, tsc, { stdio: 'inherit' }).status !== 0) process.exit(1);
-if (spawnSync(process.execPath, ['scripts/copy-assets.mjs'], { stdio: 'inherit' }).status !== 0) process.exit(1);
+if (spawnSync(process.execPath, ['scripts/copy-assets.mjs'], { stdio: 'inherit' }).status !== 0)
+  process.exit(1);
 
 const children = [
   spawn(process.execPath, [...tsc, '--watch', '--preserveWatchOutput'], { stdio: 'inherit' }),
