@@ -1,9 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
 
 /** A statement of a hot path, with the name PostgreSQL keeps it prepared under on each connection. */
 export interface PreparedStatement {
@@ -12,23 +11,23 @@ export interface PreparedStatement {
 }
 
 /**
- * Runs the statements of the hottest write paths (every refresh) straight on TypeORM's pg pool, sharing its
+ * Runs the statements of the hottest write path (every refresh) straight on TypeORM's pg pool, sharing its
  * connections and their timeouts. TypeORM's query layer takes a query runner per statement, announces
  * each one to its subscribers and copies the result; the pool hands back the rows. On PostgreSQL each
  * statement is prepared once per connection, so a later run sends only its parameters, and the server
- * neither parses nor plans it again (a rotation's text is 3 KB). The embedded PGlite serves every pool
- * connection from one backend, where a name prepared on one connection collides with the same name on the
- * next, so there statements go unnamed.
+ * neither parses nor plans it again (a rotation's text is 3 KB). PGlite, embedded or reached through
+ * DATABASE_URL, serves every connection from one backend, where a name prepared on one connection collides
+ * with the same name on the next, so there statements go unnamed; the server says which it is at start.
  */
 @Injectable()
-export class PreparedStatements {
-  private readonly prepare: boolean;
+export class PreparedStatements implements OnModuleInit {
+  private prepare = false;
 
-  constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
-    @Inject(APP_CONFIG) config: AppConfig,
-  ) {
-    this.prepare = config.database.url !== undefined;
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async onModuleInit(): Promise<void> {
+    const [{ version }] = await this.dataSource.query<{ version: string }[]>('SELECT version()');
+    this.prepare = !version.includes('PGlite');
   }
 
   async rows<Row>(statement: PreparedStatement, values: unknown[]): Promise<Row[]> {

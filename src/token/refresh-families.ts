@@ -338,23 +338,20 @@ export class RefreshFamilies {
       refreshToken,
       refreshExpiresAt: idleExpiresAt.toISOString(),
     };
-    const rows = await this.statements.rows<{ outcome: RotationOutcome; replay_box: string | null }>(
-      ROTATE,
-      [
-        found.family_id,
-        found.token_id,
-        now,
-        this.graceCutoff(now),
-        randomUUID(),
-        sha256(refreshToken),
-        seal(presentation.refreshToken, JSON.stringify(sealed)),
-        idleExpiresAt,
-        client.ip?.slice(0, 64) ?? null,
-        client.userAgent?.slice(0, 512) ?? null,
-        'token.refreshed' satisfies AuditType,
-        'token.reuse_detected' satisfies AuditType,
-      ],
-    );
+    const rows = await this.statements.rows<{ outcome: RotationOutcome; replay_box: string | null }>(ROTATE, [
+      found.family_id,
+      found.token_id,
+      now,
+      this.graceCutoff(now),
+      randomUUID(),
+      sha256(refreshToken),
+      seal(presentation.refreshToken, JSON.stringify(sealed)),
+      idleExpiresAt,
+      client.ip?.slice(0, 64) ?? null,
+      client.userAgent?.slice(0, 512) ?? null,
+      'token.refreshed' satisfies AuditType,
+      'token.reuse_detected' satisfies AuditType,
+    ]);
     const outcome = rows[0]?.outcome ?? 'invalid';
     switch (outcome) {
       case 'rotated':
