@@ -108,7 +108,6 @@ async function main() {
   report(JSON.parse(readFileSync(join(profileDir, readdirSync(profileDir)[0]), 'utf8')), window);
 }
 
-
 /** utime + stime of a process, in milliseconds (USER_HZ is 100 on Linux). */
 function cpuMs(pid) {
   const fields = execFileSync('cat', [`/proc/${pid}/stat`])
