@@ -15,7 +15,8 @@
 // BENCH_REFRESH_FAMILIES (families shared by the connections in the second refresh scenario, default 100),
 // BENCH_SERVICE_DIR (a built checkout to measure instead of this one, for before/after comparisons; it
 // must have run `npm run build`), BENCH_ALGORITHMS (default ES256,HS256), BENCH_ONLY=reads (only the
-// read scenarios and their bound: a quick before/after of GET /api/me).
+// read scenarios and their bound: a quick before/after of GET /api/me) or BENCH_ONLY=refresh (only the
+// ES256 refresh scenarios and their bound).
 import autocannon from 'autocannon';
 import bcrypt from 'bcrypt';
 import { execFileSync, spawn } from 'node:child_process';
@@ -45,8 +46,9 @@ const SHARED_FAMILIES = Number(process.env.BENCH_REFRESH_FAMILIES ?? 100);
 const CLIENT_ADDRESSES = 2000;
 const WARM_UP_SECONDS = 3;
 const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? process.cwd();
-const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? 'ES256,HS256').split(',');
 const ONLY_READS = process.env.BENCH_ONLY === 'reads';
+const ONLY_REFRESH = process.env.BENCH_ONLY === 'refresh';
+const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? (ONLY_REFRESH ? 'ES256' : 'ES256,HS256')).split(',');
 /** The service process being measured, for its CPU time. */
 let measuredPid;
 const SERVER_CORE = '0';
@@ -121,7 +123,7 @@ async function main() {
       // The bound and the routes it bounds take turns, so a change in what the shared machine gives us
       // moves both; each is reported from its median round.
       const rounds = [];
-      for (let round = 0; round < ROUNDS; round += 1) {
+      for (let round = 0; round < (ONLY_REFRESH ? 0 : ROUNDS); round += 1) {
         const framework = await run(`${algorithm} run: bare NestJS, one route (bound)`, {
           url: `${bare.url}/health/live`,
         });
@@ -136,14 +138,14 @@ async function main() {
         }
         rounds.push(row);
       }
-      for (const key of Object.keys(rounds[0])) {
+      for (const key of Object.keys(rounds[0] ?? {})) {
         results.scenarios[key] = medianRound(rounds.map((row) => row[key]));
       }
       results.sizes[`accessToken${algorithm}Bytes`] = users[0].accessToken.length;
       if (algorithm !== 'ES256' || ONLY_READS) continue;
 
       const logins = [];
-      for (let round = 0; round < ROUNDS; round += 1) {
+      for (let round = 0; round < (ONLY_REFRESH ? 0 : ROUNDS); round += 1) {
         const bound = await bcryptBound(CONNECTIONS);
         await scrapeEventLoopP99(server.url); // resets the service's event-loop histogram
         const login = await run(
@@ -162,11 +164,13 @@ async function main() {
         // Logins still queued for bcrypt when the load stopped would otherwise run into the next scenario.
         await sleep(3000);
       }
-      for (const key of Object.keys(logins[0]))
+      for (const key of Object.keys(logins[0] ?? {}))
         results.scenarios[key] = medianRound(logins.map((row) => row[key]));
-      results.scenarios['token-login'].eventLoopDelayP99Ms = Math.max(
-        ...logins.map((row) => row['token-login'].eventLoopDelayP99Ms ?? 0),
-      );
+      if (logins.length > 0) {
+        results.scenarios['token-login'].eventLoopDelayP99Ms = Math.max(
+          ...logins.map((row) => row['token-login'].eventLoopDelayP99Ms ?? 0),
+        );
+      }
 
       const refreshes = [];
       for (let round = 0; round < ROUNDS; round += 1) {
@@ -204,6 +208,7 @@ async function main() {
         );
       }
       results.scenarios['refresh-at-rate'] = medianRound(atRate);
+      if (ONLY_REFRESH) continue;
 
       const fresh = await makeUsers(server.url, 1);
       results.perRequest.bearer = await storeTrips(server, redis, storage, {
@@ -474,7 +479,10 @@ function medianRound(rounds) {
 
 /** utime + stime of a process, in milliseconds (USER_HZ is 100 on Linux). */
 function cpuMs(pid) {
-  const fields = execFileSync('cat', [`/proc/${pid}/stat`]).toString().split(') ')[1].split(' ');
+  const fields = execFileSync('cat', [`/proc/${pid}/stat`])
+    .toString()
+    .split(') ')[1]
+    .split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
@@ -512,6 +520,7 @@ async function runRefresh(url, refreshTokens, { name, bound, rate, addresses = f
   // request list has one entry: kept there, each request presented a login's first token again (a replay).
   const idle = refreshTokens.map((token) => ({ token }));
   let address = 0;
+  const before = cpuMs(measuredPid);
   const result = await autocannon({
     url,
     connections: CONNECTIONS,
@@ -542,7 +551,10 @@ async function runRefresh(url, refreshTokens, { name, bound, rate, addresses = f
       },
     ],
   });
-  return summarize(name, result, bound);
+  const summary = summarize(name, result, bound);
+  if (summary.sent)
+    summary.cpuUsPerRequest = Math.round(((cpuMs(measuredPid) - before) * 1000) / summary.sent);
+  return summary;
 }
 
 async function bcryptBound(concurrency) {

@@ -20,6 +20,8 @@ function departureOf(request: Request): AbortSignal | undefined {
   let signal = departures.get(request);
   if (!signal) {
     const controller = new AbortController();
+    // Asked for late: the client may have gone already, and 'close' will not come again.
+    if (!response.writableFinished && (response.destroyed || request.socket.destroyed)) controller.abort();
     // 'close' also follows a normal end; only a close before the response finished means the client left.
     response.once('close', () => {
       if (!response.writableFinished) controller.abort();
@@ -30,12 +32,18 @@ function departureOf(request: Request): AbortSignal | undefined {
   return signal;
 }
 
+/**
+ * `signal` is made when first read (by the work that can be dropped: a password hash), not for every
+ * request that names its client: an AbortController and a listener cost a refresh a few per cent.
+ */
 export function clientInfoOf(request: Request): ClientInfo {
   const userAgent = request.headers['user-agent'];
   return {
     ip: request.ip,
     userAgent: typeof userAgent === 'string' ? userAgent.slice(0, 512) : undefined,
-    signal: departureOf(request),
+    get signal() {
+      return departureOf(request);
+    },
   };
 }
 

@@ -6,6 +6,7 @@ import type { AuditType } from '../audit/audit-event.entity';
 import { AppError } from '../common/app-error';
 import type { ClientInfo } from '../common/client-info';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { PreparedStatement, PreparedStatements } from '../database/prepared-statements';
 import { Revocations } from '../revocation/revocations';
 import type { User } from '../users/user.entity';
 import { UsersService, UserState } from '../users/users.service';
@@ -69,11 +70,14 @@ interface PresentedToken {
   mfa: boolean;
 }
 
-const FIND_PRESENTED = `
+const FIND_PRESENTED: PreparedStatement = {
+  name: 'refresh_find_presented',
+  text: `
   SELECT t.id AS token_id, f.id AS family_id, f.user_id, f.csrf_token_hash, f.revoked_at, f.expires_at,
          f.idle_expires_at, f.last_used_at, f.live_token_id, f.replay_token_id, f.replay_box, f.mfa
   FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
-  WHERE t.token_hash = $1`;
+  WHERE t.token_hash = $1`,
+};
 
 type RotationOutcome = 'rotated' | 'replay' | 'reused' | 'stale' | 'invalid';
 
@@ -104,7 +108,9 @@ type RotationOutcome = 'rotated' | 'replay' | 'reused' | 'stale' | 'invalid';
  * $6 successor hash, $7 sealed answer, $8 new idle end, $9 client ip, $10 user agent, $11 and $12 the audit
  * types of a rotation and of reuse.
  */
-const ROTATE = `
+const ROTATE: PreparedStatement = {
+  name: 'refresh_rotate',
+  text: `
   WITH family AS (
     SELECT id, user_id, auth_at, live_token_id, replay_token_id, replay_box, last_used_at, revoked_at,
            expires_at, idle_expires_at
@@ -146,10 +152,13 @@ const ROTATE = `
            jsonb_build_object('familyId', id)
     FROM decision WHERE outcome IN ('rotated', 'reused')
   )
-  SELECT outcome, CASE outcome WHEN 'replay' THEN replay_box END AS replay_box FROM decision`;
+  SELECT outcome, CASE outcome WHEN 'replay' THEN replay_box END AS replay_box FROM decision`,
+};
 
 /** Reuse found by the first read: revokes the family unless already revoked, and audits it if it did. */
-const REVOKE_FOR_REUSE = `
+const REVOKE_FOR_REUSE: PreparedStatement = {
+  name: 'refresh_revoke_for_reuse',
+  text: `
   WITH revoked AS (
     UPDATE refresh_families SET revoked_at = $2::timestamptz, revoke_reason = 'reuse', replay_box = NULL
     WHERE id = $1::uuid AND revoked_at IS NULL
@@ -158,7 +167,8 @@ const REVOKE_FOR_REUSE = `
     INSERT INTO audit_events (type, user_id, ip, user_agent, detail)
     SELECT $5::text, user_id, $3::text, $4::text, jsonb_build_object('familyId', id) FROM revoked
   )
-  SELECT id FROM revoked`;
+  SELECT id FROM revoked`,
+};
 
 /** Token logout: the family of the presented refresh token, if it is the caller's. */
 const FIND_OWN_FAMILY = `
@@ -222,6 +232,7 @@ export class RefreshFamilies {
     private readonly accessTokens: AccessTokens,
     private readonly revocations: Revocations,
     private readonly csrf: RefreshCsrf,
+    private readonly statements: PreparedStatements,
   ) {}
 
   /** Whose the family is and whether it is revoked; null when unknown. From memory while trusted. */
@@ -327,23 +338,20 @@ export class RefreshFamilies {
       refreshToken,
       refreshExpiresAt: idleExpiresAt.toISOString(),
     };
-    const rows = await this.families.manager.query<{ outcome: RotationOutcome; replay_box: string | null }[]>(
-      ROTATE,
-      [
-        found.family_id,
-        found.token_id,
-        now,
-        this.graceCutoff(now),
-        randomUUID(),
-        sha256(refreshToken),
-        seal(presentation.refreshToken, JSON.stringify(sealed)),
-        idleExpiresAt,
-        client.ip?.slice(0, 64) ?? null,
-        client.userAgent?.slice(0, 512) ?? null,
-        'token.refreshed' satisfies AuditType,
-        'token.reuse_detected' satisfies AuditType,
-      ],
-    );
+    const rows = await this.statements.rows<{ outcome: RotationOutcome; replay_box: string | null }>(ROTATE, [
+      found.family_id,
+      found.token_id,
+      now,
+      this.graceCutoff(now),
+      randomUUID(),
+      sha256(refreshToken),
+      seal(presentation.refreshToken, JSON.stringify(sealed)),
+      idleExpiresAt,
+      client.ip?.slice(0, 64) ?? null,
+      client.userAgent?.slice(0, 512) ?? null,
+      'token.refreshed' satisfies AuditType,
+      'token.reuse_detected' satisfies AuditType,
+    ]);
     const outcome = rows[0]?.outcome ?? 'invalid';
     switch (outcome) {
       case 'rotated':
@@ -377,7 +385,7 @@ export class RefreshFamilies {
 
   /** The presented token and its family as they stand; no lock. */
   private async findPresented(tokenHash: string): Promise<PresentedToken | undefined> {
-    const rows = await this.families.manager.query<PresentedToken[]>(FIND_PRESENTED, [tokenHash]);
+    const rows = await this.statements.rows<PresentedToken>(FIND_PRESENTED, [tokenHash]);
     return rows[0];
   }
 
@@ -418,7 +426,7 @@ export class RefreshFamilies {
 
   /** Reuse: the family dies (refresh and access tokens) and the event is audited, in one statement. */
   private async revokeForReuse(familyId: string, now: Date, client: ClientInfo): Promise<void> {
-    const rows = await this.families.manager.query<unknown[]>(REVOKE_FOR_REUSE, [
+    const rows = await this.statements.rows(REVOKE_FOR_REUSE, [
       familyId,
       now,
       client.ip?.slice(0, 64) ?? null,

@@ -1,18 +1,25 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 
 /**
  * Seals a rotation's response under a key derived from the refresh token that was presented, so the
  * database holds the replay answer only in a form that the token's holder alone can open.
  */
-const INFO = Buffer.from('refresh-replay-v1');
+const INFO_AND_COUNTER = Buffer.from('refresh-replay-v1\x01');
 
+/**
+ * HKDF-SHA256 (RFC 5869) for a 32-byte key: one extract and one expand block, written out as the two
+ * HMACs they are. The same bytes as `hkdfSync('sha256', token, salt, 'refresh-replay-v1', 32)`, which
+ * sealed earlier boxes, for a third of its cost (node's hkdfSync builds key objects and a job per call).
+ */
 function keyFor(refreshToken: string, salt: Buffer): Buffer {
-  return Buffer.from(hkdfSync('sha256', Buffer.from(refreshToken), salt, INFO, 32));
+  const pseudoRandomKey = createHmac('sha256', salt).update(refreshToken).digest();
+  return createHmac('sha256', pseudoRandomKey).update(INFO_AND_COUNTER).digest();
 }
 
 export function seal(refreshToken: string, plaintext: string): string {
-  const salt = randomBytes(16);
-  const iv = randomBytes(12);
+  const random = randomBytes(28);
+  const salt = random.subarray(0, 16);
+  const iv = random.subarray(16);
   const cipher = createCipheriv('aes-256-gcm', keyFor(refreshToken, salt), iv);
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   return [salt, iv, cipher.getAuthTag(), body].map((part) => part.toString('base64url')).join('.');

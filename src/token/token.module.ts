@@ -3,6 +3,7 @@ import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Clock } from '../common/clock';
+import { PreparedStatements } from '../database/prepared-statements';
 import { RevocationModule } from '../revocation/revocation.module';
 import { UsersModule } from '../users/users.module';
 import { AccessTokens } from './access-tokens';
@@ -26,7 +27,16 @@ import { SigningKeys } from './signing-keys';
     RevocationModule,
   ],
   controllers: [JwksController],
-  providers: [Clock, SigningKeys, AccessTokens, JwtStrategy, JwtGuard, RefreshFamilies, RefreshCsrf],
+  providers: [
+    Clock,
+    SigningKeys,
+    AccessTokens,
+    JwtStrategy,
+    JwtGuard,
+    RefreshFamilies,
+    RefreshCsrf,
+    PreparedStatements,
+  ],
   exports: [JwtStrategy, JwtGuard, RefreshFamilies, RefreshCsrf],
 })
 export class TokenModule {}
