@@ -1,9 +1,10 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Browser, BrowserContext, chromium, Cookie, Page } from 'playwright-core';
+import { Browser, BrowserContext, Cookie, Page } from 'playwright-core';
 import request from 'supertest';
 import { CHROMIUM, describeWith } from './support/binaries';
+import { launchChromium } from './support/chromium';
 import { sessionLogin, sleep, tokenLogin } from './support/clients';
 import { registerUser, RegisteredUser } from './support/factories';
 import { enrolSecondFactor } from './support/mfa';
@@ -81,18 +82,7 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
       ACCESS_TOKEN_TTL: `${ACCESS_TOKEN_TTL}s`,
     });
     api = running.url;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM.command,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
