@@ -11,7 +11,7 @@ import type { Request, Response } from 'express';
 import { AuditService } from '../audit/audit.service';
 import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
-import { ApiErrors, BODY_ERRORS, setsCookies } from '../common/openapi';
+import { ApiErrors, LOGIN_ERRORS, setsCookies } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
 import { Public } from '../common/public.decorator';
 import { MfaService } from '../mfa/mfa.service';
@@ -61,14 +61,7 @@ export class SessionAuthController {
       oneOf: [{ $ref: getSchemaPath(SessionLoginResponseDto) }, { $ref: getSchemaPath(MfaChallengeDto) }],
     },
   })
-  @ApiErrors(
-    ...BODY_ERRORS,
-    'INVALID_CREDENTIALS',
-    'EMAIL_NOT_VERIFIED',
-    'CSRF_FAILED',
-    'RATE_LIMITED',
-    'SERVICE_UNAVAILABLE',
-  )
+  @ApiErrors(...LOGIN_ERRORS)
   async login(
     @Body() _body: LoginDto,
     @VerifiedUser() { user, checkedAt }: VerifiedLogin,

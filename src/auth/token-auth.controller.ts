@@ -14,7 +14,7 @@ import { AppError } from '../common/app-error';
 import { Client, ClientInfo } from '../common/client-info';
 import { readCookie } from '../common/cookies';
 import { assertTrustedOrigin, CSRF_HEADER } from '../common/csrf';
-import { ApiErrors, BODY_ERRORS, SECURITY, setsCookies } from '../common/openapi';
+import { ApiErrors, BODY_ERRORS, LOGIN_ERRORS, SECURITY, setsCookies } from '../common/openapi';
 import { CurrentUser, Principal } from '../common/principal';
 import { Public } from '../common/public.decorator';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
@@ -67,14 +67,7 @@ export class TokenAuthController {
     ),
     schema: { oneOf: [...TOKEN_RESPONSE, { $ref: getSchemaPath(MfaChallengeDto) }] },
   })
-  @ApiErrors(
-    ...BODY_ERRORS,
-    'INVALID_CREDENTIALS',
-    'EMAIL_NOT_VERIFIED',
-    'CSRF_FAILED',
-    'RATE_LIMITED',
-    'SERVICE_UNAVAILABLE',
-  )
+  @ApiErrors(...LOGIN_ERRORS)
   async login(
     @Body() body: TokenLoginDto,
     @Req() request: Request & { user?: VerifiedLogin },

@@ -111,3 +111,13 @@ export const BODY_ERRORS: ErrorCode[] = [
   'UNSUPPORTED_MEDIA_TYPE',
   'PAYLOAD_TOO_LARGE',
 ];
+
+/** Errors of a password login, by either method. */
+export const LOGIN_ERRORS: ErrorCode[] = [
+  ...BODY_ERRORS,
+  'INVALID_CREDENTIALS',
+  'EMAIL_NOT_VERIFIED',
+  'CSRF_FAILED',
+  'RATE_LIMITED',
+  'SERVICE_UNAVAILABLE',
+];
