@@ -10,9 +10,9 @@ export function expectError(response: Response, status: number, code: string): v
     status,
     body: { statusCode: status, code, message: expect.any(String), requestId: expect.any(String) },
   });
-  expect(JSON.stringify(response.body)).not.toMatch(
-    /stack|at \w+ \(|QueryFailedError|SELECT|INSERT|node_modules/i,
-  );
+  // The request id is the client's own when it sent one (a spec may name it after what it tests).
+  const answer = JSON.stringify({ ...(response.body as object), requestId: undefined });
+  expect(answer).not.toMatch(/stack|at \w+ \(|QueryFailedError|SELECT|INSERT|node_modules/i);
   expect(response.headers['cache-control']).toBe('no-store');
 }
 
