@@ -201,8 +201,8 @@ async function main() {
       const atRate = [];
       for (let round = 0; round < ROUNDS; round += 1) {
         atRate.push(
-          await runRefresh(server.url, await freshFamilies(server.url, users, users.length), {
-            name: `ES256: POST /api/auth/token/refresh at half its maximum, ${halfRate}/s`,
+          await runRefreshAtRate(server.url, await freshFamilies(server.url, users, users.length), {
+            name: `ES256: POST /api/auth/token/refresh at half its maximum, ${halfRate}/s, evenly spaced`,
             rate: halfRate,
           }),
         );
@@ -552,6 +552,68 @@ async function runRefresh(url, refreshTokens, { name, bound, rate, addresses = f
     ],
   });
   const summary = summarize(name, result, bound);
+  if (summary.sent)
+    summary.cpuUsPerRequest = Math.round(((cpuMs(measuredPid) - before) * 1000) / summary.sent);
+  return summary;
+}
+
+/**
+ * Refresh at a fixed rate with evenly spaced arrivals. autocannon's rate limit lets each connection send its
+ * whole second's budget as fast as it can at the top of every second, so its fixed rate is a burst at full
+ * concurrency once a second, and its latencies those of a saturated service. Here request i is sent at
+ * i / rate seconds, whatever the answers before it, and its latency counts from then, so a service that
+ * falls behind cannot hide the backlog. A request that finds every family busy is counted as failed.
+ */
+async function runRefreshAtRate(url, refreshTokens, { name, rate }) {
+  const idle = refreshTokens.map((token) => ({ token }));
+  const latencies = [];
+  const statusCodes = {};
+  let errors = 0;
+  const before = cpuMs(measuredPid);
+  const start = performance.now();
+  const answers = [];
+  for (let i = 0; i < Math.round(rate * DURATION); i += 1) {
+    const due = start + (i * 1000) / rate;
+    if (due - performance.now() > 1) await sleep(due - performance.now());
+    const family = idle.shift();
+    if (!family) {
+      errors += 1;
+      continue;
+    }
+    answers.push(
+      fetch(`${url}/api/auth/token/refresh`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refreshToken: family.token }),
+      })
+        .then(async (response) => {
+          const body = await response.text();
+          latencies.push(performance.now() - due);
+          statusCodes[response.status] = (statusCodes[response.status] ?? 0) + 1;
+          if (response.ok) family.token = JSON.parse(body).refreshToken;
+        })
+        .catch(() => {
+          errors += 1;
+        })
+        .finally(() => idle.push(family)),
+    );
+  }
+  await Promise.all(answers);
+  const sorted = latencies.sort((a, b) => a - b);
+  const at = (share) => Number((sorted[Math.floor(share * (sorted.length - 1))] ?? 0).toFixed(1));
+  const ok = Object.entries(statusCodes).reduce((sum, [code, count]) => sum + (Number(code) < 300 ? count : 0), 0);
+  const summary = summarize(name, {
+    requests: { sent: answers.length + errors },
+    '2xx': ok,
+    non2xx: latencies.length - ok,
+    errors,
+    timeouts: 0,
+    statusCodeStats: Object.fromEntries(
+      Object.entries(statusCodes).map(([code, count]) => [code, { count }]),
+    ),
+    duration: DURATION,
+    latency: { p50: at(0.5), p99: at(0.99) },
+  });
   if (summary.sent)
     summary.cpuUsPerRequest = Math.round(((cpuMs(measuredPid) - before) * 1000) / summary.sent);
   return summary;
