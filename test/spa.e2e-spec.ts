@@ -57,12 +57,13 @@ async function refreshRequests(api: string): Promise<number> {
  * The example app (examples/spa) in Debian's chromium, served by its own serve.mjs from another origin of
  * the same site as the API (127.0.0.1, another port, listed in CORS_ORIGINS): the `rt` cookie is
  * SameSite=Strict and the session cookie Lax, so both travel on the app's calls, as they would from
- * app.example.com to api.example.com. Access tokens live 20 s and the app's `refreshAhead` has the client
- * renew them 10 s early, so tabs holding one token fall due together 10 s after it was issued.
+ * app.example.com to api.example.com. Access tokens live 40 s and the app's `refreshAhead` has the client
+ * renew them 20 s early, so tabs holding one token fall due together 20 s after it was issued: time enough
+ * to open ten tabs on a loaded machine before the count starts.
  */
 describeWith([CHROMIUM], 'the example app in a real browser', () => {
-  const ACCESS_TOKEN_TTL = 20;
-  const REFRESH_AHEAD = 10;
+  const ACCESS_TOKEN_TTL = 40;
+  const REFRESH_AHEAD = 20;
   let storage: TestStorage;
   let running: RunningApp;
   let browser: Browser;

@@ -92,6 +92,8 @@ export class AuthClient {
   private accessToken: string | null = null;
   private accessExpiresAt = 0;
   private accessLifetimeMs = 0;
+  /** When this tab got the access token it holds (its own refresh, or another tab's message). */
+  private accessHeldSince = 0;
   /** When the sign-in ends if nothing renews it: a rejection before then was a revocation. */
   private credentialExpiresAt = 0;
   private refreshing: Promise<void> | undefined;
@@ -353,7 +355,10 @@ export class AuthClient {
     this.refreshing ??= this.tabs
       .exclusive(async (waitedSince) => {
         if (this.replacedWhileWaiting(stale)) return;
-        if (this.tabs.lastRefreshAnnounced() > waitedSince) {
+        // Another tab refreshed after this one got its token: its message may still be on the way (under
+        // load it can arrive after that tab released the lock), so wait for it rather than refresh again.
+        const since = this.accessToken === null ? waitedSince : this.accessHeldSince;
+        if (this.tabs.lastRefreshAnnounced() > since) {
           await this.tabs.nextRefresh(ANNOUNCED_REFRESH_WAIT_MS);
           if (this.replacedWhileWaiting(stale)) return;
         }
@@ -466,7 +471,8 @@ export class AuthClient {
       if (answer.deviceToken) this.deviceTokens?.set(answer.deviceToken);
       // Under the lock: a refresh of the previous sign-in must not overwrite the new refresh token.
       await this.tabs.exclusive(async () => {
-        if (this.refreshStorage) await this.refreshStorage.set('refreshToken' in answer ? answer.refreshToken : null);
+        if (this.refreshStorage)
+          await this.refreshStorage.set('refreshToken' in answer ? answer.refreshToken : null);
         this.acceptTokens(answer);
       });
     } else {
@@ -493,6 +499,8 @@ export class AuthClient {
       csrfToken: this.csrfToken ?? undefined,
       user: tokens.user,
     });
+    // After the announcement, whose time the other tabs compare with their own: not newer than this token.
+    this.accessHeldSince = Date.now();
   }
 
   private keepCsrf(token: string): void {
@@ -508,6 +516,7 @@ export class AuthClient {
     this.accessToken = message.accessToken;
     this.accessExpiresAt = message.expiresAt;
     this.accessLifetimeMs = message.lifetimeMs;
+    this.accessHeldSince = Date.now();
     if (message.csrfToken) this.keepCsrf(message.csrfToken);
     this.setUser(message.user);
   }
