@@ -8,7 +8,9 @@
 //   npm run build && node bench/profile.mjs [scenario]        BENCH_SERVICE_DIR=<a built checkout> for another build
 //
 // Scenarios: health (GET /health/live, the default), bearer and cookie (GET /api/me), refresh (a family
-// per connection) and refresh-shared (100 families in turn, each request from another X-Forwarded-For).
+// per connection), refresh-shared (100 families in turn, each request from another X-Forwarded-For) and
+// login (token login in turn for 32 users, at bcrypt cost 4 as every scenario here: what a login costs
+// besides its hash).
 import autocannon from 'autocannon';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,7 +27,7 @@ const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = 32;
 const PASSWORD = 'lantern-orbit-cobalt-42';
 const SCENARIO = process.argv[2] ?? 'health';
-const SCENARIOS = ['health', 'bearer', 'cookie', 'refresh', 'refresh-shared'];
+const SCENARIOS = ['health', 'bearer', 'cookie', 'login', 'refresh', 'refresh-shared'];
 if (!SCENARIOS.includes(SCENARIO)) throw new Error(`scenario: one of ${SCENARIOS.join(', ')}`);
 
 /** When the measured load ran, and when the service exited (the profile's end), on this process's clock. */
@@ -69,6 +71,8 @@ async function main() {
         TRUST_PROXY: '1',
         REGISTER_RATE_LIMIT: '1000000',
         REFRESH_RATE_LIMIT: '1000000',
+        LOGIN_IP_MAX_FAILURES: '1000000',
+        LOGIN_IP_MAX_ACCOUNTS: '1000000',
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     },
@@ -125,6 +129,23 @@ async function scenario(url) {
     const email = `profile.${i}.${randomBytes(4).toString('hex')}@example.com`;
     await post(url, '/api/auth/register', { email, password: PASSWORD });
     users.push(email);
+  }
+  if (SCENARIO === 'login') {
+    let next = 0;
+    return async () => ({
+      url,
+      requests: [
+        {
+          method: 'POST',
+          path: '/api/auth/token/login',
+          setupRequest: (request) => ({
+            ...request,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ email: users[next++ % users.length], password: PASSWORD }),
+          }),
+        },
+      ],
+    });
   }
   if (SCENARIO === 'bearer' || SCENARIO === 'cookie') {
     const headers = [];

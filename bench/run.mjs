@@ -21,7 +21,7 @@ import autocannon from 'autocannon';
 import bcrypt from 'bcrypt';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -201,7 +201,7 @@ async function main() {
       const atRate = [];
       for (let round = 0; round < ROUNDS; round += 1) {
         atRate.push(
-          await runRefreshAtRate(server.url, await freshFamilies(server.url, users, users.length), {
+          await runRefreshAtRate(server.url, await freshFamilies(server.url, users, SHARED_FAMILIES), {
             name: `ES256: POST /api/auth/token/refresh at half its maximum, ${halfRate}/s, evenly spaced`,
             rate: halfRate,
           }),
@@ -462,19 +462,37 @@ function medianRound(rounds) {
     p50Ms: median(rounds.map((round) => round.p50Ms)),
     p99Ms: median(rounds.map((round) => round.p99Ms)),
     cpuUsPerRequest: median(rounds.map((round) => round.cpuUsPerRequest)),
+    serviceP99Ms: median(rounds.map((round) => round.serviceP99Ms)),
+    mainThread: rounds[0].mainThread && {
+      ranMsPerSecond: median(rounds.map((round) => round.mainThread.ranMsPerSecond)),
+      waitedMsPerSecond: median(rounds.map((round) => round.mainThread.waitedMsPerSecond)),
+    },
     ...(valid && rounds[0].ratio !== undefined
       ? { ratio: median(rounds.map((round) => round.ratio)), boundedBy: rounds[0].boundedBy }
       : {}),
-    rounds: rounds.map(({ rps, p50Ms, p99Ms, ratio, failed, failures, cpuUsPerRequest }) => ({
-      rps,
-      p50Ms,
-      p99Ms,
-      ratio,
-      failed,
-      failures,
-      cpuUsPerRequest,
-    })),
+    rounds: rounds.map(
+      ({ rps, p50Ms, p99Ms, serviceP99Ms, mainThread, ratio, failed, failures, cpuUsPerRequest }) => ({
+        rps,
+        p50Ms,
+        p99Ms,
+        serviceP99Ms,
+        mainThread,
+        ratio,
+        failed,
+        failures,
+        cpuUsPerRequest,
+      }),
+    ),
   };
+}
+
+/**
+ * The main thread's time on its core and its time runnable but waiting for it (/proc/<pid>/schedstat): a
+ * latency tail with the core far from busy yet a long wait says the core was taken by something else.
+ */
+function schedstat(pid) {
+  const [ranNs, waitedNs] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+  return { ranNs, waitedNs };
 }
 
 /** utime + stime of a process, in milliseconds (USER_HZ is 100 on Linux). */
@@ -515,7 +533,7 @@ async function freshFamilies(url, users, count) {
  * client address of its own in X-Forwarded-For (`addresses`; the service runs with TRUST_PROXY=1) so that
  * rate-limit keys spread too.
  */
-async function runRefresh(url, refreshTokens, { name, bound, rate, addresses = false }) {
+async function runRefresh(url, refreshTokens, { name, bound, addresses = false }) {
   // Kept here, not in autocannon's per-connection context, which it resets after every request when the
   // request list has one entry: kept there, each request presented a login's first token again (a replay).
   const idle = refreshTokens.map((token) => ({ token }));
@@ -525,21 +543,18 @@ async function runRefresh(url, refreshTokens, { name, bound, rate, addresses = f
     url,
     connections: CONNECTIONS,
     duration: DURATION,
-    ...(rate ? { overallRate: rate } : {}),
     requests: [
       {
         method: 'POST',
         path: '/api/auth/token/refresh',
         setupRequest(request, context) {
           context.family = idle.shift();
-          address = (address + 1) % CLIENT_ADDRESSES;
+          address += 1;
           return {
             ...request,
             headers: {
               'content-type': 'application/json',
-              ...(addresses
-                ? { 'x-forwarded-for': `10.${address >> 16}.${(address >> 8) & 255}.${address & 255}` }
-                : {}),
+              ...(addresses ? { 'x-forwarded-for': clientAddress(address) } : {}),
             },
             body: JSON.stringify({ refreshToken: context.family.token }),
           };
@@ -557,12 +572,19 @@ async function runRefresh(url, refreshTokens, { name, bound, rate, addresses = f
   return summary;
 }
 
+/** One of CLIENT_ADDRESSES client addresses, by turn. */
+function clientAddress(turn) {
+  const address = turn % CLIENT_ADDRESSES;
+  return `10.${address >> 16}.${(address >> 8) & 255}.${address & 255}`;
+}
+
 /**
  * Refresh at a fixed rate with evenly spaced arrivals. autocannon's rate limit lets each connection send its
  * whole second's budget as fast as it can at the top of every second, so its fixed rate is a burst at full
  * concurrency once a second, and its latencies those of a saturated service. Here request i is sent at
  * i / rate seconds, whatever the answers before it, and its latency counts from then, so a service that
- * falls behind cannot hide the backlog. A request that finds every family busy is counted as failed.
+ * falls behind cannot hide the backlog. Families and client addresses rotate as in the shared-families
+ * scenario; a request that finds every family busy is counted as failed.
  */
 async function runRefreshAtRate(url, refreshTokens, { name, rate }) {
   const idle = refreshTokens.map((token) => ({ token }));
@@ -570,6 +592,8 @@ async function runRefreshAtRate(url, refreshTokens, { name, rate }) {
   const statusCodes = {};
   let errors = 0;
   const before = cpuMs(measuredPid);
+  const servedBefore = await refreshDurations(url);
+  const scheduledBefore = schedstat(measuredPid);
   const start = performance.now();
   const answers = [];
   for (let i = 0; i < Math.round(rate * DURATION); i += 1) {
@@ -583,7 +607,7 @@ async function runRefreshAtRate(url, refreshTokens, { name, rate }) {
     answers.push(
       fetch(`${url}/api/auth/token/refresh`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': clientAddress(i) },
         body: JSON.stringify({ refreshToken: family.token }),
       })
         .then(async (response) => {
@@ -601,7 +625,10 @@ async function runRefreshAtRate(url, refreshTokens, { name, rate }) {
   await Promise.all(answers);
   const sorted = latencies.sort((a, b) => a - b);
   const at = (share) => Number((sorted[Math.floor(share * (sorted.length - 1))] ?? 0).toFixed(1));
-  const ok = Object.entries(statusCodes).reduce((sum, [code, count]) => sum + (Number(code) < 300 ? count : 0), 0);
+  const ok = Object.entries(statusCodes).reduce(
+    (sum, [code, count]) => sum + (Number(code) < 300 ? count : 0),
+    0,
+  );
   const summary = summarize(name, {
     requests: { sent: answers.length + errors },
     '2xx': ok,
@@ -616,7 +643,36 @@ async function runRefreshAtRate(url, refreshTokens, { name, rate }) {
   });
   if (summary.sent)
     summary.cpuUsPerRequest = Math.round(((cpuMs(measuredPid) - before) * 1000) / summary.sent);
+  const seconds = (performance.now() - start) / 1000;
+  const scheduled = schedstat(measuredPid);
+  summary.mainThread = {
+    ranMsPerSecond: Math.round((scheduled.ranNs - scheduledBefore.ranNs) / 1e6 / seconds),
+    waitedMsPerSecond: Math.round((scheduled.waitedNs - scheduledBefore.waitedNs) / 1e6 / seconds),
+  };
+  summary.serviceP99Ms = histogramP99Ms(servedBefore, await refreshDurations(url));
   return summary;
+}
+
+/** The service's own histogram of 200 refreshes (`le` in seconds → cumulative count), from /metrics. */
+async function refreshDurations(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const buckets = new Map();
+  const pattern =
+    /^http_request_duration_seconds_bucket\{(?=[^}]*route="\/api\/auth\/token\/refresh")(?=[^}]*status="200")(?=[^}]*le="([^"]+)")[^}]*\} (\d+)/gm;
+  for (const [, le, count] of text.matchAll(pattern)) buckets.set(le, Number(count));
+  return buckets;
+}
+
+/**
+ * The upper bound of the bucket holding the 99th percentile of the refreshes answered between two scrapes:
+ * the latency the service itself measured, from the request's arrival to its answer, without the time the
+ * load generator or the network added.
+ */
+function histogramP99Ms(before, after) {
+  const counts = [...after].map(([le, count]) => [le, count - (before.get(le) ?? 0)]);
+  const total = counts.find(([le]) => le === '+Inf')?.[1] ?? 0;
+  const bucket = counts.find(([, count]) => count >= total * 0.99);
+  return total && bucket ? (bucket[0] === '+Inf' ? Infinity : Number(bucket[0]) * 1000) : undefined;
 }
 
 async function bcryptBound(concurrency) {
@@ -889,6 +945,14 @@ function printReport(results) {
   if (login)
     console.log(
       `\nevent-loop delay p99 during the login scenario (worst round): ${login.eventLoopDelayP99Ms} ms`,
+    );
+  const atRate = results.scenarios['refresh-at-rate'];
+  if (atRate)
+    console.log(
+      `\nrefresh at half its maximum, p99 as the service measured it (its histogram's bucket): ` +
+        `${atRate.serviceP99Ms} ms (rounds ${atRate.rounds.map((round) => round.serviceP99Ms).join(', ')}); ` +
+        `its main thread ran ${atRate.mainThread?.ranMsPerSecond} ms and waited for its core ` +
+        `${atRate.mainThread?.waitedMsPerSecond} ms of each second (medians)`,
     );
   console.log('\n| target | measured | wanted | met |');
   console.log('| --- | ---: | ---: | --- |');
