@@ -12,20 +12,23 @@
 // login (token login in turn for 32 users, at bcrypt cost 4 as every scenario here: what a login costs
 // besides its hash).
 import autocannon from 'autocannon';
-import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import {
+  cpuMs,
+  createStorage,
+  onLoadCore,
+  PASSWORD,
+  post,
+  SERVICE_CORE,
+  sessionCookieOf,
+  startService,
+} from './lib.mjs';
 
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? process.cwd();
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = 32;
-const PASSWORD = 'lantern-orbit-cobalt-42';
 const SCENARIO = process.argv[2] ?? 'health';
 const SCENARIOS = ['health', 'bearer', 'cookie', 'login', 'refresh', 'refresh-shared'];
 if (!SCENARIOS.includes(SCENARIO)) throw new Error(`scenario: one of ${SCENARIOS.join(', ')}`);
@@ -33,68 +36,28 @@ if (!SCENARIOS.includes(SCENARIO)) throw new Error(`scenario: one of ${SCENARIOS
 /** When the measured load ran, and when the service exited (the profile's end), on this process's clock. */
 const window = {};
 
-if (!process.env.BENCH_PINNED) {
-  // Re-run pinned to core 1 so the load generator never competes with the service for its core.
-  const child = spawn('taskset', ['-c', '1', process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, BENCH_PINNED: '1' },
-  });
-  child.on('exit', (code) => process.exit(code ?? 1));
-} else {
-  await main();
-}
+await onLoadCore(main);
 
 async function main() {
-  const name = `auth_profile_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const databaseUrl = new URL(ADMIN_URL);
-  databaseUrl.pathname = `/${name}`;
+  const storage = await createStorage('profile');
   const profileDir = mkdtempSync(join(tmpdir(), 'auth-profile-'));
-  const port = 3980 + Math.floor(Math.random() * 9);
-  const child = spawn(
-    'taskset',
-    ['-c', '0', process.execPath, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'dist/src/main.js'],
-    {
-      cwd: SERVICE_DIR,
-      env: {
-        ...process.env,
-        NODE_ENV: 'development',
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        DATABASE_URL: databaseUrl.toString(),
-        REDIS_URL,
-        REDIS_KEY_PREFIX: `profile${randomBytes(4).toString('hex')}:`,
-        BCRYPT_COST: '4',
-        LOG_LEVEL: 'warn',
-        TRUST_PROXY: '1',
-        REGISTER_RATE_LIMIT: '1000000',
-        REFRESH_RATE_LIMIT: '1000000',
-        LOGIN_IP_MAX_FAILURES: '1000000',
-        LOGIN_IP_MAX_ACCOUNTS: '1000000',
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    },
-  );
-  const url = `http://127.0.0.1:${port}`;
+  let service;
   try {
-    for (let i = 0; ; i += 1) {
-      try {
-        if ((await fetch(`${url}/health/ready`)).ok) break;
-      } catch {}
-      if (i > 150) throw new Error('the service did not become ready');
-      await sleep(200);
-    }
-    await sleep(500);
-    const load = await scenario(url);
+    service = await startService({
+      databaseUrl: storage.databaseUrl,
+      prefix: storage.prefix,
+      core: SERVICE_CORE,
+      nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+      env: { BCRYPT_COST: '4' },
+    });
+    const load = await scenario(service.url);
     await autocannon({ ...(await load()), connections: CONNECTIONS, duration: 3 });
     const options = await load();
-    const before = cpuMs(child.pid);
+    const before = cpuMs(service.pid);
     window.start = performance.now();
     const result = await autocannon({ ...options, connections: CONNECTIONS, duration: DURATION });
     window.end = performance.now();
-    const cpu = cpuMs(child.pid) - before;
+    const cpu = cpuMs(service.pid) - before;
     const sent = result.requests.sent ?? result.requests.total;
     console.log(
       `${SCENARIO}: ${Math.round(result['2xx'] / result.duration)} req/s under the profiler, ` +
@@ -103,22 +66,12 @@ async function main() {
         `load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
     );
   } finally {
-    child.kill('SIGINT');
-    await new Promise((resolve) => child.once('exit', resolve));
+    // SIGINT: the service shuts down and exits, and node writes the profile on the way out.
+    await service?.stop('SIGINT');
     window.exit = performance.now();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
+    await storage.drop();
   }
   report(JSON.parse(readFileSync(join(profileDir, readdirSync(profileDir)[0]), 'utf8')), window);
-}
-
-/** utime + stime of a process, in milliseconds (USER_HZ is 100 on Linux). */
-function cpuMs(pid) {
-  const fields = execFileSync('cat', [`/proc/${pid}/stat`])
-    .toString()
-    .split(') ')[1]
-    .split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** A function that builds fresh autocannon options for the scenario (fresh families for each refresh load). */
@@ -155,11 +108,7 @@ async function scenario(url) {
         headers.push({ authorization: `Bearer ${body.accessToken}` });
       } else {
         const { response } = await post(url, '/api/auth/session/login', { email, password: PASSWORD });
-        const cookie = response.headers
-          .getSetCookie()
-          .map((line) => line.split(';')[0])
-          .find((pair) => pair.startsWith('sid='));
-        headers.push({ cookie });
+        headers.push({ cookie: sessionCookieOf(response) });
       }
     }
     return async () => rotating(url, headers);
@@ -224,17 +173,6 @@ function refreshing(url, idle, addresses) {
       },
     ],
   };
-}
-
-async function post(url, path, body) {
-  const response = await fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${path}: ${response.status} ${text}`);
-  return { response, body: text ? JSON.parse(text) : undefined };
 }
 
 /** Only the samples taken during the measured load: start-up and the warm-up are left out. */

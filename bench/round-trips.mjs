@@ -8,18 +8,22 @@
 //
 // PostgreSQL: a round trip is one ReadyForQuery the server sends (one per simple query or per Sync of the
 // extended protocol); a statement is one simple Query or one Execute the client sends.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { createClient } from 'redis';
+import {
+  ADMIN_URL,
+  createStorage,
+  PASSWORD,
+  REDIS_URL,
+  request,
+  SERVICE_DIR,
+  sessionCookieOf,
+  startService,
+} from './lib.mjs';
 
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? process.cwd();
 const SAMPLE = Number(process.env.BENCH_SAMPLE ?? 50);
-const PASSWORD = 'lantern-orbit-cobalt-42';
 
 /** A TCP hop that parses the PostgreSQL protocol just enough to count messages by type. */
 async function countingProxy(target) {
@@ -78,81 +82,49 @@ function messageCounter(untypedFirst, onMessage) {
 }
 
 async function main() {
-  const name = `auth_trips_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
+  const storage = await createStorage('trips');
   const adminUrl = new URL(ADMIN_URL);
   const proxy = await countingProxy({ host: adminUrl.hostname, port: Number(adminUrl.port || 5432) });
-  const databaseUrl = new URL(ADMIN_URL);
+  const databaseUrl = new URL(storage.databaseUrl);
   databaseUrl.host = `127.0.0.1:${proxy.port}`;
-  databaseUrl.pathname = `/${name}`;
-  const prefix = `trips${randomBytes(4).toString('hex')}:`;
-  const port = 3990 + Math.floor(Math.random() * 9);
-  const child = spawn(process.execPath, ['dist/src/main.js'], {
-    cwd: SERVICE_DIR,
-    env: {
-      ...process.env,
-      NODE_ENV: 'development',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: databaseUrl.toString(),
-      REDIS_URL,
-      REDIS_KEY_PREFIX: prefix,
-      BCRYPT_COST: '4',
-      LOG_LEVEL: 'warn',
-      REGISTER_RATE_LIMIT: '1000000',
-      REFRESH_RATE_LIMIT: '1000000',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
+  const prefix = storage.prefix;
   const redis = createClient({ url: REDIS_URL });
   await redis.connect();
+  let service;
   try {
-    for (let i = 0; ; i += 1) {
-      try {
-        if ((await fetch(`${url}/health/ready`)).ok) break;
-      } catch {}
-      if (i > 150) throw new Error('the service did not become ready');
-      await sleep(200);
-    }
-    await sleep(500);
+    service = await startService({ databaseUrl: databaseUrl.toString(), prefix, env: { BCRYPT_COST: '4' } });
+    const url = service.url;
     const email = `trips.${randomBytes(4).toString('hex')}@example.com`;
-    await call(url, 'POST', '/api/auth/register', { email, password: PASSWORD });
-    const session = await fetch(`${url}/api/auth/session/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email, password: PASSWORD }),
-    });
-    // The session cookie, whichever others (the device cookie) the login sets beside it.
-    const cookie = session.headers
-      .getSetCookie()
-      .map((line) => line.split(';')[0])
-      .find((pair) => pair.startsWith('sid='));
-    let tokens = (await call(url, 'POST', '/api/auth/token/login', { email, password: PASSWORD })).body;
+    await request(url, 'POST', '/api/auth/register', { email, password: PASSWORD });
+    const cookie = sessionCookieOf(
+      (await request(url, 'POST', '/api/auth/session/login', { email, password: PASSWORD })).response,
+    );
+    let tokens = (await request(url, 'POST', '/api/auth/token/login', { email, password: PASSWORD })).body;
     const logins = [];
 
     const operations = {
       'token login': async () => {
-        logins.push((await call(url, 'POST', '/api/auth/token/login', { email, password: PASSWORD })).body);
+        logins.push(
+          (await request(url, 'POST', '/api/auth/token/login', { email, password: PASSWORD })).body,
+        );
       },
       refresh: async () => {
-        tokens = (await call(url, 'POST', '/api/auth/token/refresh', { refreshToken: tokens.refreshToken }))
-          .body;
+        tokens = (
+          await request(url, 'POST', '/api/auth/token/refresh', { refreshToken: tokens.refreshToken })
+        ).body;
       },
       // Reported less the refresh: what presenting the rotated token again inside the window costs.
       'replay inside the grace window': async () => {
         const before = tokens.refreshToken;
-        tokens = (await call(url, 'POST', '/api/auth/token/refresh', { refreshToken: before })).body;
-        await call(url, 'POST', '/api/auth/token/refresh', { refreshToken: before });
+        tokens = (await request(url, 'POST', '/api/auth/token/refresh', { refreshToken: before })).body;
+        await request(url, 'POST', '/api/auth/token/refresh', { refreshToken: before });
       },
       'GET /api/me, bearer': () =>
-        call(url, 'GET', '/api/me', undefined, { authorization: `Bearer ${tokens.accessToken}` }),
-      'GET /api/me, session cookie': () => call(url, 'GET', '/api/me', undefined, { cookie }),
+        request(url, 'GET', '/api/me', undefined, { authorization: `Bearer ${tokens.accessToken}` }),
+      'GET /api/me, session cookie': () => request(url, 'GET', '/api/me', undefined, { cookie }),
       'token logout': async () => {
         const login = logins.pop();
-        await call(
+        await request(
           url,
           'POST',
           '/api/auth/token/logout',
@@ -162,7 +134,7 @@ async function main() {
           },
         );
       },
-      'GET /health/live': () => call(url, 'GET', '/health/live'),
+      'GET /health/live': () => request(url, 'GET', '/health/live'),
     };
     const results = {};
     for (const [label, operation] of Object.entries(operations)) {
@@ -194,27 +166,11 @@ async function main() {
         `| ${label} | ${round(row.postgresRoundTrips)} | ${round(row.postgresStatements)} | ${round(row.redisCommands)} |`,
       );
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await service?.stop();
     proxy.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-    for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
-      if (keys.length) await redis.del(keys);
-    }
+    await storage.drop(redis);
     await redis.close();
   }
-}
-
-async function call(url, method, path, body, headers = {}) {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
 }
 
 function round(value) {

@@ -26,13 +26,24 @@ import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { createClient } from 'redis';
+import {
+  ADMIN_URL,
+  cpuMs,
+  createStorage,
+  LOAD_CORE,
+  onLoadCore,
+  PASSWORD,
+  post,
+  REDIS_URL,
+  SERVICE_CORE,
+  SERVICE_DIR,
+  sessionCookieOf,
+  startService,
+} from './lib.mjs';
 
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const COST = Number(process.env.BENCH_BCRYPT_COST ?? 10);
-const PASSWORD = 'lantern-orbit-cobalt-42';
 const ISSUER = 'https://auth.example.com';
 /** Requests sent one at a time while counting store round trips; small enough to leave no doubt. */
 const SAMPLE = 200;
@@ -45,27 +56,15 @@ const SHARED_FAMILIES = Number(process.env.BENCH_REFRESH_FAMILIES ?? 100);
 /** Client addresses the shared-families refresh scenario rotates through in X-Forwarded-For. */
 const CLIENT_ADDRESSES = 2000;
 const WARM_UP_SECONDS = 3;
-const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? process.cwd();
 const ONLY_READS = process.env.BENCH_ONLY === 'reads';
 const ONLY_REFRESH = process.env.BENCH_ONLY === 'refresh';
 const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? (ONLY_REFRESH ? 'ES256' : 'ES256,HS256')).split(',');
 /** The service process being measured, for its CPU time. */
 let measuredPid;
-const SERVER_CORE = '0';
-const CLIENT_CORE = '1';
 
-if (!process.env.BENCH_PINNED) {
-  if (cpus().length < 2)
-    throw new Error('the benchmark needs two cores: one for the service, one for the load');
-  // Re-run pinned to the client core so the load generator never competes with the service for its core.
-  const child = spawn('taskset', ['-c', CLIENT_CORE, process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, BENCH_PINNED: '1' },
-  });
-  child.on('exit', (code) => process.exit(code ?? 1));
-} else {
-  await main();
-}
+if (cpus().length < 2)
+  throw new Error('the benchmark needs two cores: one for the service, one for the load');
+await onLoadCore(main);
 
 async function main() {
   const results = {
@@ -75,8 +74,8 @@ async function main() {
       durationSeconds: DURATION,
       connections: CONNECTIONS,
       bcryptCost: COST,
-      serverCore: SERVER_CORE,
-      clientCore: CLIENT_CORE,
+      serverCore: SERVICE_CORE,
+      clientCore: LOAD_CORE,
       service: SERVICE_DIR,
       commit: commitOf(SERVICE_DIR),
     },
@@ -90,7 +89,7 @@ async function main() {
   const bare = await startBare();
 
   for (const algorithm of ALGORITHMS) {
-    const storage = await createStorage();
+    const storage = await createStorage('bench');
     const server = await startServer(storage, algorithm);
     measuredPid = server.pid;
     let second;
@@ -252,85 +251,20 @@ function loadAverage() {
   return execFileSync('cat', ['/proc/loadavg']).toString().split(' ').slice(0, 3).map(Number);
 }
 
-/** A database of its own on the server and a Redis key prefix of its own, shared by the instances started on it. */
-async function createStorage() {
-  const name = `auth_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  return {
-    name,
-    databaseUrl: url.toString(),
-    prefix: `bench${randomBytes(4).toString('hex')}:`,
-    async drop(redis) {
-      const cleanup = new pg.Client({ connectionString: ADMIN_URL });
-      await cleanup.connect();
-      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await cleanup.end();
-      for await (const keys of redis.scanIterator({ MATCH: `${this.prefix}*`, COUNT: 1000 })) {
-        if (keys.length) await redis.del(keys);
-      }
-    },
-  };
-}
-
-async function startServer(storage, algorithm) {
-  const port = 3900 + Math.floor(Math.random() * 90);
-  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, 'dist/src/main.js'], {
-    cwd: SERVICE_DIR,
-    env: {
-      ...process.env,
-      NODE_ENV: 'development',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: storage.databaseUrl,
-      REDIS_URL,
-      REDIS_KEY_PREFIX: storage.prefix,
-      JWT_ALGORITHM: algorithm,
-      JWT_ISSUER: ISSUER,
-      BCRYPT_COST: String(COST),
-      LOG_LEVEL: 'warn',
-      // The shared-families refresh scenario names its clients in X-Forwarded-For.
-      TRUST_PROXY: '1',
-      // One client address drives the other scenarios: the per-IP abuse limits would measure themselves.
-      REGISTER_RATE_LIMIT: '1000000',
-      REFRESH_RATE_LIMIT: '1000000',
-      LOGIN_IP_MAX_FAILURES: '1000000',
-      LOGIN_IP_MAX_ACCOUNTS: '1000000',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
+/** An instance of the service on the storage, pinned to the service's core. */
+function startServer(storage, algorithm) {
+  return startService({
+    databaseUrl: storage.databaseUrl,
+    prefix: storage.prefix,
+    core: SERVICE_CORE,
+    env: { JWT_ALGORITHM: algorithm, JWT_ISSUER: ISSUER, BCRYPT_COST: String(COST) },
   });
-  const url = `http://127.0.0.1:${port}`;
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  for (let i = 0; ; i += 1) {
-    if (exited) throw new Error(`the service on port ${port} exited during start`);
-    try {
-      if ((await fetch(`${url}/health/ready`)).ok) break;
-    } catch {}
-    if (i > 150) throw new Error(`the service on port ${port} did not become ready`);
-    await sleep(200);
-  }
-  // Ready means the database and Redis answer; the revocation cache trusts memory once its probe is back.
-  await sleep(500);
-  return {
-    url,
-    pid: child.pid,
-    async stop() {
-      if (exited) return;
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
-  };
 }
 
 /** The bare NestJS application of bench/bare-nest.mjs, on the service's core. */
 async function startBare() {
   const port = 3800 + Math.floor(Math.random() * 90);
-  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, 'bench/bare-nest.mjs'], {
+  const child = spawn('taskset', ['-c', SERVICE_CORE, process.execPath, 'bench/bare-nest.mjs'], {
     env: { ...process.env, PORT: String(port) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -357,18 +291,9 @@ async function makeUsers(url, count) {
     const email = `bench.${i}.${randomBytes(4).toString('hex')}@example.com`;
     await post(url, '/api/auth/register', { email, password: PASSWORD });
     const token = await post(url, '/api/auth/token/login', { email, password: PASSWORD });
-    const session = await fetch(`${url}/api/auth/session/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email, password: PASSWORD }),
-    });
-    if (!session.ok) throw new Error(`session login: ${session.status}`);
-    // The session cookie, whichever others (the device cookie) the login sets beside it.
-    const cookie = session.headers
-      .getSetCookie()
-      .map((line) => line.split(';')[0])
-      .find((pair) => pair.startsWith('sid='));
-    const { csrfToken } = await session.json();
+    const session = await post(url, '/api/auth/session/login', { email, password: PASSWORD });
+    const cookie = sessionCookieOf(session.response);
+    const { csrfToken } = session.body;
     users.push({
       id: token.body.user.id,
       email,
@@ -379,17 +304,6 @@ async function makeUsers(url, count) {
     });
   }
   return users;
-}
-
-async function post(url, path, body, headers = {}) {
-  const response = await fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${path}: ${response.status} ${text}`);
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
 }
 
 /** Options that spread requests over every user's credentials, one after another per connection. */
@@ -493,15 +407,6 @@ function medianRound(rounds) {
 function schedstat(pid) {
   const [ranNs, waitedNs] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ').map(Number);
   return { ranNs, waitedNs };
-}
-
-/** utime + stime of a process, in milliseconds (USER_HZ is 100 on Linux). */
-function cpuMs(pid) {
-  const fields = execFileSync('cat', [`/proc/${pid}/stat`])
-    .toString()
-    .split(') ')[1]
-    .split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 async function run(name, options, bound) {
