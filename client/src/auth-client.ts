@@ -59,8 +59,11 @@ const SIGNED_OUT_CODES = new Set<ErrorCode>([
   'REFRESH_TOKEN_INVALID',
   'REFRESH_TOKEN_REUSED',
 ]);
-/** A token broadcast by another tab late enough that its message may still be on its way. */
-const ANNOUNCED_REFRESH_WAIT_MS = 1000;
+/**
+ * How long a tab waits for the message of a refresh another tab is known to have made, before it refreshes
+ * itself (the other tab may have closed before its message went out).
+ */
+const ANNOUNCED_REFRESH_WAIT_MS = 5000;
 
 export function createAuthClient(options: AuthClientOptions): AuthClient {
   return new AuthClient(options);
@@ -358,7 +361,7 @@ export class AuthClient {
         // Another tab refreshed after this one got its token: its message may still be on the way (under
         // load it can arrive after that tab released the lock), so wait for it rather than refresh again.
         const since = this.accessToken === null ? waitedSince : this.accessHeldSince;
-        if (this.tabs.lastRefreshAnnounced() > since) {
+        if ((await this.tabs.lastRefreshAnnounced()) > since) {
           await this.tabs.nextRefresh(ANNOUNCED_REFRESH_WAIT_MS);
           if (this.replacedWhileWaiting(stale)) return;
         }

@@ -25,14 +25,22 @@ export interface Tabs {
   announce(message: TabMessage): void;
   /** Resolves with the next `refreshed` message from another tab, or undefined after `timeoutMs`. */
   nextRefresh(timeoutMs: number): Promise<TabMessage | undefined>;
-  /** When another tab announced a refresh last (epoch ms), whether or not its message arrived yet. */
-  lastRefreshAnnounced(): number;
+  /** When a tab announced a refresh last (epoch ms), whether or not its message arrived here yet. */
+  lastRefreshAnnounced(): Promise<number>;
   close(): void;
 }
 
 interface LockManagerLike {
   request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+  query(): Promise<{ held?: { name?: string }[]; pending?: { name?: string }[] }>;
 }
+
+/**
+ * How long a tab keeps the lock that says when it refreshed: far longer than a message between tabs takes,
+ * far shorter than an access token lives.
+ */
+const MARKER_HOLD_MS = 30_000;
+
 interface ChannelLike {
   onmessage: ((event: { data: TabMessage }) => void) | null;
   postMessage(message: TabMessage): void;
@@ -41,45 +49,30 @@ interface ChannelLike {
   unref?(): void;
 }
 type ChannelConstructor = new (name: string) => ChannelLike;
-interface StorageLike {
-  getItem(key: string): string | null;
-  setItem(key: string, value: string): void;
-}
 
 export function tabsFor(name: string, onMessage: (message: TabMessage) => void): Tabs {
   // Typed by what is used of them, so that the client compiles against Node's types as well as the DOM's.
   const scope = globalThis as unknown as {
     navigator?: { locks?: LockManagerLike };
     BroadcastChannel?: ChannelConstructor;
-    localStorage?: StorageLike;
   };
   const locks = scope.navigator?.locks;
   const Channel = scope.BroadcastChannel;
-  if (locks && Channel) return new BrowserTabs(new Channel(name), name, locks, onMessage, storageOf(scope));
+  if (locks && Channel) return new BrowserTabs(new Channel(name), name, locks, onMessage);
   return new LoneTab();
-}
-
-function storageOf(scope: { localStorage?: StorageLike }): StorageLike | undefined {
-  try {
-    return scope.localStorage;
-  } catch {
-    // Storage disabled by the browser's settings: refreshes still happen once, only messages may come late.
-    return undefined;
-  }
 }
 
 class BrowserTabs implements Tabs {
   private readonly waiting = new Set<(message: TabMessage) => void>();
-  private readonly markerKey: string;
+  private readonly markerPrefix: string;
 
   constructor(
     private readonly channel: ChannelLike,
     private readonly name: string,
     private readonly locks: LockManagerLike,
     onMessage: (message: TabMessage) => void,
-    private readonly storage: StorageLike | undefined,
   ) {
-    this.markerKey = `${name}:refreshed-at`;
+    this.markerPrefix = `${name}:refreshed-at:`;
     channel.unref?.();
     this.channel.onmessage = (event) => {
       onMessage(event.data);
@@ -92,10 +85,19 @@ class BrowserTabs implements Tabs {
     return this.locks.request(this.name, () => task(waitedSince));
   }
 
+  /**
+   * A refresh is also recorded as a lock named after its time, asked for while the refresh lock is still
+   * held. The lock manager orders one tab's requests, so the next tab to hold the refresh lock finds the
+   * marker in `query()`, even when the channel's message (or a `localStorage` write, which other tabs see
+   * late as well) has not reached it yet.
+   */
   announce(message: TabMessage): void {
-    // Written before the lock is released: the next tab to hold it reads it even when the channel's message
-    // has not reached it yet, and waits for that message rather than refreshing a second time.
-    if (message.type === 'refreshed') this.write(String(Date.now()));
+    if (message.type === 'refreshed') {
+      void this.locks.request(
+        `${this.markerPrefix}${Date.now()}`,
+        () => new Promise<void>((resolve) => setTimeout(resolve, MARKER_HOLD_MS)),
+      );
+    }
     this.channel.postMessage(message);
   }
 
@@ -111,24 +113,18 @@ class BrowserTabs implements Tabs {
     });
   }
 
-  lastRefreshAnnounced(): number {
-    try {
-      return Number(this.storage?.getItem(this.markerKey) ?? 0);
-    } catch {
-      return 0;
+  async lastRefreshAnnounced(): Promise<number> {
+    const { held = [], pending = [] } = await this.locks.query();
+    let last = 0;
+    for (const { name } of [...held, ...pending]) {
+      if (name?.startsWith(this.markerPrefix))
+        last = Math.max(last, Number(name.slice(this.markerPrefix.length)));
     }
+    return last;
   }
 
   close(): void {
     this.channel.close();
-  }
-
-  private write(value: string): void {
-    try {
-      this.storage?.setItem(this.markerKey, value);
-    } catch {
-      // Full or disabled storage: the message alone has to do.
-    }
   }
 }
 
@@ -149,8 +145,8 @@ class LoneTab implements Tabs {
     return Promise.resolve(undefined);
   }
 
-  lastRefreshAnnounced(): number {
-    return 0;
+  lastRefreshAnnounced(): Promise<number> {
+    return Promise.resolve(0);
   }
 
   close(): void {}
