@@ -217,7 +217,8 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
     return page.evaluate(() => (globalThis as unknown as { auth: PageClient }).auth.getAccessToken());
   }
 
-  async function tabsRefreshOnce(count: number): Promise<void> {
+  /** `count` tabs of one signed-in user, every one holding the same access token. */
+  async function tabsOnOneToken(count: number): Promise<{ tabs: Page[]; held: string }> {
     const user = await registerUser(api);
     const first = await openApp();
     await chooseMethod(first, 'token');
@@ -226,26 +227,56 @@ describeWith([CHROMIUM], 'the example app in a real browser', () => {
     const others = await Promise.all(Array.from({ length: count - 1 }, () => openApp()));
     const tabs = [first, ...others];
     await Promise.all(tabs.map(signedIn));
-    // Every tab holds the same access token, so they all fall due at the same moment.
     const held = await Promise.all(tabs.map(accessTokenOf));
     expect(new Set(held).size).toBe(1);
+    return { tabs, held: held[0] };
+  }
+
+  /** Until a second after the token falls due in the client (REFRESH_AHEAD before its expiry). */
+  async function untilDue(token: string): Promise<void> {
+    const { exp } = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number };
+    await sleep(exp * 1000 - REFRESH_AHEAD * 1000 - Date.now() + 1000);
+  }
+
+  async function tabsRefreshOnce(count: number): Promise<void> {
+    // Every tab holds the same access token, so they all fall due at the same moment.
+    const { tabs, held } = await tabsOnOneToken(count);
     const before = await refreshRequests(api);
 
-    const { exp } = JSON.parse(Buffer.from(held[0].split('.')[1], 'base64url').toString()) as { exp: number };
-    await sleep(exp * 1000 - REFRESH_AHEAD * 1000 - Date.now() + 1000);
+    await untilDue(held);
     const answers = await Promise.all(tabs.map(meFrom));
     expect(answers).toEqual(tabs.map(() => ({ status: 200 })));
 
     expect((await refreshRequests(api)) - before).toBe(1);
     const renewed = await Promise.all(tabs.map(accessTokenOf));
     expect(new Set(renewed).size).toBe(1);
-    expect(renewed[0]).not.toBe(held[0]);
+    expect(renewed[0]).not.toBe(held);
   }
 
   it('two tabs whose access tokens fall due together make one refresh between them, and both keep working', () =>
     tabsRefreshOnce(2));
 
   it('ten tabs likewise make one refresh between them', () => tabsRefreshOnce(10));
+
+  it('a tab that gets the lock before the message of the refresh made under it waits for the message', async () => {
+    const { tabs, held } = await tabsOnOneToken(2);
+    const [first, second] = tabs;
+    // The first tab's messages to the other tabs arrive two seconds late, as on a machine under load.
+    await first.evaluate(() => {
+      const post = BroadcastChannel.prototype.postMessage;
+      BroadcastChannel.prototype.postMessage = function (this: unknown, message: unknown) {
+        setTimeout(() => post.call(this as never, message), 2000);
+      };
+    });
+    const before = await refreshRequests(api);
+
+    await untilDue(held);
+    const renewed = await accessTokenOf(first);
+    expect(renewed).not.toBe(held);
+    // The refresh lock is free and the message still on its way: the second tab finds the refresh's marker.
+    expect(await accessTokenOf(second)).toBe(renewed);
+    expect((await refreshRequests(api)) - before).toBe(1);
+  });
 
   it.each(['session', 'token'] as const)(
     '%s: logging out in one tab signs the other tabs out',

@@ -93,10 +93,13 @@ class BrowserTabs implements Tabs {
    */
   announce(message: TabMessage): void {
     if (message.type === 'refreshed') {
-      void this.locks.request(
-        `${this.markerPrefix}${Date.now()}`,
-        () => new Promise<void>((resolve) => setTimeout(resolve, MARKER_HOLD_MS)),
-      );
+      this.locks
+        .request(
+          `${this.markerPrefix}${Date.now()}`,
+          () => new Promise<void>((resolve) => setTimeout(resolve, MARKER_HOLD_MS)),
+        )
+        // Refused only for a page being unloaded, whose tabs' next refresh then waits for no message.
+        .catch(() => undefined);
     }
     this.channel.postMessage(message);
   }
