@@ -15,8 +15,9 @@
 // BENCH_REFRESH_FAMILIES (families shared by the connections in the second refresh scenario, default 100),
 // BENCH_SERVICE_DIR (a built checkout to measure instead of this one, for before/after comparisons; it
 // must have run `npm run build`), BENCH_ALGORITHMS (default ES256,HS256), BENCH_ONLY=reads (only the
-// read scenarios and their bound: a quick before/after of GET /api/me) or BENCH_ONLY=refresh (only the
-// ES256 refresh scenarios and their bound).
+// read scenarios and their bound: a quick before/after of GET /api/me), BENCH_ONLY=refresh (only the
+// ES256 refresh scenarios and their bound) or BENCH_ONLY=revocation (only the race of a revocation on one
+// instance against requests on another).
 import autocannon from 'autocannon';
 import bcrypt from 'bcrypt';
 import { execFileSync, spawn } from 'node:child_process';
@@ -58,7 +59,12 @@ const CLIENT_ADDRESSES = 2000;
 const WARM_UP_SECONDS = 3;
 const ONLY_READS = process.env.BENCH_ONLY === 'reads';
 const ONLY_REFRESH = process.env.BENCH_ONLY === 'refresh';
-const ALGORITHMS = (process.env.BENCH_ALGORITHMS ?? (ONLY_REFRESH ? 'ES256' : 'ES256,HS256')).split(',');
+const ONLY_REVOCATION = process.env.BENCH_ONLY === 'revocation';
+const ALGORITHMS = (
+  process.env.BENCH_ALGORITHMS ?? (ONLY_REFRESH || ONLY_REVOCATION ? 'ES256' : 'ES256,HS256')
+).split(',');
+/** Long enough for two instances to hear each other's revocation probes (one every 2 s). */
+const PEERS_MEET_MS = 2500;
 /** The service process being measured, for its CPU time. */
 let measuredPid;
 
@@ -94,6 +100,12 @@ async function main() {
     measuredPid = server.pid;
     let second;
     try {
+      if (ONLY_REVOCATION) {
+        second = await startServer(storage, algorithm);
+        await sleep(PEERS_MEET_MS);
+        results.revocation = await revocationLatency(server, second, redis, storage);
+        continue;
+      }
       const users = await makeUsers(server.url, CONNECTIONS);
       const bearerHeaders = users.map((user) => ({ authorization: `Bearer ${user.accessToken}` }));
       // Not recorded: lets the JIT and the caches settle before anything is measured.
@@ -217,6 +229,7 @@ async function main() {
       Object.assign(results.sizes, await sizes(redis, server, storage, fresh[0]));
 
       second = await startServer(storage, algorithm);
+      await sleep(PEERS_MEET_MS);
       results.revocation = await revocationLatency(server, second, redis, storage);
     } finally {
       await second?.stop();
@@ -748,6 +761,7 @@ async function revocationLatency(a, b, redis, storage) {
         lastAcceptedRequestSentAfterRevokeMs: describe(list, 'lastAccepted'),
         firstRefusedAnswerAfterRevokeMs: describe(list, 'firstRefused'),
         invalidationHeardAfterRevokeMs: describe(list, 'heard'),
+        revokingRequestMs: describe(list, 'revoking'),
         acceptedAfterRevokeResponse: list.filter((sample) => sample.lastAccepted > 0).length,
       },
     ]),
@@ -773,6 +787,7 @@ async function race(a, b, headers, method, user, heard) {
   })();
   await sleep(5);
   const heardBefore = heard.length;
+  const revokeSentAt = performance.now();
   // Token: logout of its family (a cached fact). Session: logout-all, which moves the user's stamp first.
   if (method === 'token')
     await post(a.url, '/api/auth/token/logout', { refreshToken: user.refreshToken }, headers);
@@ -785,6 +800,7 @@ async function race(a, b, headers, method, user, heard) {
     lastAccepted: lastAcceptedSentAt - revokedAt,
     firstRefused: firstRefusedAt === undefined ? undefined : firstRefusedAt - revokedAt,
     heard: heard.length > heardBefore ? heard[heardBefore] - revokedAt : undefined,
+    revoking: revokedAt - revokeSentAt,
   };
 }
 

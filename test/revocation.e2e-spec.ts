@@ -42,6 +42,13 @@ async function untilTrusted(app: RunningApp): Promise<void> {
   if (!revocations.isTrusted) throw new Error('the revocation cache never became trusted');
 }
 
+/** Waits until the instance has heard the other instances' probes, so that it waits for their confirmations. */
+async function untilPeers(app: RunningApp, count: number): Promise<void> {
+  const bus = app.app.get<RevocationBus, MessageBus>(RevocationBus);
+  for (let i = 0; i < 500 && bus.peerCount < count; i += 1) await sleep(20);
+  if (bus.peerCount < count) throw new Error(`the instance heard ${bus.peerCount} peers, not ${count}`);
+}
+
 /** Records the statements an instance sends that read or write the revocation state. */
 function watchRevocationQueries(app: RunningApp): string[] {
   const seen: string[] = [];
@@ -73,6 +80,10 @@ describe.each(topologies())('revocation cache: $name', (topology) => {
     b = topology.instances === 2 ? await startApp(env) : a;
     await untilTrusted(a);
     await untilTrusted(b);
+    if (topology.instances === 2) {
+      await untilPeers(a, 1);
+      await untilPeers(b, 1);
+    }
     queriesOnA = watchRevocationQueries(a);
   });
 
@@ -274,6 +285,41 @@ describe.each(topologies())('revocation cache: $name', (topology) => {
         expect(rows).toEqual([{ killed: true }]);
       }
     }
+
+    /** A's subscription hands it each invalidation `ms` late, as a busy instance or server might. */
+    function delayInvalidationsOnA(ms: number): () => void {
+      const bus: { receive(payload: string): void } = a.app.get<RevocationBus, MessageBus>(
+        RevocationBus,
+      ) as never;
+      const receive = bus.receive.bind(bus);
+      bus.receive = (payload) => {
+        if (payload.includes('"changed"')) setTimeout(() => receive(payload), ms);
+        else receive(payload);
+      };
+      return () => delete (bus as { receive?: unknown }).receive;
+    }
+
+    it('B answers a revocation only once A has handled it, however late A hears of it', async () => {
+      const user = await registerUser(b.url);
+      const callers: Caller[] = [];
+      for (let i = 0; i < 12; i += 1) callers.push(await tokenLogin(b.url, user));
+      await warmOnA(...callers);
+      const restore = delayInvalidationsOnA(400);
+      try {
+        await Promise.all(
+          callers.map((caller) =>
+            caller
+              .auth(request(b.url).post('/api/auth/token/logout'))
+              .send({ refreshToken: caller.refreshToken })
+              .expect(204),
+          ),
+        );
+        const outcomes = await Promise.all(callers.map((caller) => outcome(a, caller)));
+        expect(outcomes).toEqual(callers.map(() => 'TOKEN_REVOKED'));
+      } finally {
+        restore();
+      }
+    });
 
     it('a broken subscription drops the cache: nothing revoked passes meanwhile, and it recovers by itself', async () => {
       const user = await registerUser(b.url);

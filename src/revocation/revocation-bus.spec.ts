@@ -1,5 +1,11 @@
 import { Logger } from '@nestjs/common';
-import { HEARTBEAT_MS, MessageBus, RevocationListener } from './revocation-bus';
+import {
+  CONFIRM_TIMEOUT_MS,
+  HEARTBEAT_MS,
+  MessageBus,
+  PEER_SILENCE_MS,
+  RevocationListener,
+} from './revocation-bus';
 import { EVERY_KEY } from './revocation-cache';
 
 /** A transport that loops messages back while `delivering`, and drops them otherwise (a silent break). */
@@ -39,6 +45,72 @@ class LoopbackBus extends MessageBus {
   reconnect(): void {
     this.subscribed();
   }
+}
+
+/**
+ * Instances on one transport: a message reaches every subscribed bus, the sender's included, at once, or
+ * when the test lets it through for a bus whose subscription it holds back.
+ */
+class Hub {
+  readonly buses: HubBus[] = [];
+
+  join(): HubBus {
+    const bus = new HubBus(this);
+    this.buses.push(bus);
+    return bus;
+  }
+
+  deliver(payload: string): void {
+    for (const bus of this.buses) bus.arrive(payload);
+  }
+}
+
+class HubBus extends MessageBus {
+  connected = false;
+  /** A crashed instance sends and hears nothing, goodbye included. */
+  crashed = false;
+  holding = false;
+  readonly held: string[] = [];
+
+  constructor(private readonly hub: Hub) {
+    super('hub');
+  }
+
+  protected send(payload: string): Promise<void> {
+    if (!this.crashed) this.hub.deliver(payload);
+    return Promise.resolve();
+  }
+
+  protected open(): void {
+    this.connected = true;
+    this.subscribed();
+  }
+
+  protected redial(): void {}
+
+  protected close(): Promise<void> {
+    this.connected = false;
+    return Promise.resolve();
+  }
+
+  arrive(payload: string): void {
+    if (!this.connected || this.crashed) return;
+    if (this.holding) this.held.push(payload);
+    else this.receive(payload);
+  }
+
+  release(): void {
+    this.holding = false;
+    for (const payload of this.held.splice(0)) this.receive(payload);
+  }
+}
+
+/** Whether a promise has settled by now (after the microtasks queued so far). */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void promise.then(() => (done = true));
+  for (let i = 0; i < 10; i += 1) await Promise.resolve();
+  return done;
 }
 
 function recorder(): RevocationListener & { events: string[] } {
@@ -131,5 +203,87 @@ describe('MessageBus', () => {
     (bus as unknown as { receive(payload: string): void }).receive('not json');
     expect(listener.events).toEqual([]);
     await bus.stop();
+  });
+
+  describe('across instances', () => {
+    /** Two started instances that have heard each other's probes. */
+    function pair(): { hub: Hub; a: HubBus; b: HubBus; onA: ReturnType<typeof recorder> } {
+      const hub = new Hub();
+      const a = hub.join();
+      const b = hub.join();
+      const onA = recorder();
+      a.start(onA);
+      b.start(recorder());
+      jest.advanceTimersByTime(HEARTBEAT_MS);
+      return { hub, a, b, onA };
+    }
+
+    it('a publisher knows the instances it has heard probing, and forgets one silent for a while', async () => {
+      const { a, b } = pair();
+      expect(b.peerCount).toBe(1);
+      expect(a.peerCount).toBe(1);
+      a.crashed = true;
+      jest.advanceTimersByTime(PEER_SILENCE_MS - HEARTBEAT_MS);
+      expect(b.peerCount).toBe(1);
+      jest.advanceTimersByTime(2 * HEARTBEAT_MS);
+      expect(b.peerCount).toBe(0);
+      expect(await settled(b.publish(['user:0']))).toBe(true);
+      await a.stop();
+      await b.stop();
+    });
+
+    it('publishing resolves only once every peer has handled the invalidation', async () => {
+      const { a, b, onA } = pair();
+      a.holding = true;
+      const publishing = b.publish(['family:1']);
+      expect(await settled(publishing)).toBe(false);
+      expect(onA.events).not.toContain('changed family:1');
+      a.release();
+      expect(onA.events).toContain('changed family:1');
+      expect(await settled(publishing)).toBe(true);
+      await a.stop();
+      await b.stop();
+    });
+
+    it('a peer that never confirms holds a publisher for CONFIRM_TIMEOUT_MS at most, with a warning', async () => {
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      try {
+        const { a, b } = pair();
+        a.holding = true;
+        const publishing = b.publish(['user:1']);
+        jest.advanceTimersByTime(CONFIRM_TIMEOUT_MS - 1);
+        expect(await settled(publishing)).toBe(false);
+        jest.advanceTimersByTime(1);
+        expect(await settled(publishing)).toBe(true);
+        expect(warn).toHaveBeenCalledWith(expect.stringContaining(a.connectionName));
+        a.holding = false;
+        await a.stop();
+        await b.stop();
+      } finally {
+        warn.mockRestore();
+      }
+    });
+
+    it('a peer that says goodbye is no longer waited for, not even by a publisher already waiting', async () => {
+      const { a, b } = pair();
+      a.holding = true;
+      const publishing = b.publish(['user:2']);
+      expect(await settled(publishing)).toBe(false);
+      await a.stop();
+      expect(await settled(publishing)).toBe(true);
+      expect(b.peerCount).toBe(0);
+      expect(await settled(b.publish(['user:3']))).toBe(true);
+      await b.stop();
+    });
+
+    it('a lone instance publishes without waiting', async () => {
+      const hub = new Hub();
+      const alone = hub.join();
+      alone.start(recorder());
+      jest.advanceTimersByTime(HEARTBEAT_MS);
+      expect(alone.peerCount).toBe(0);
+      expect(await settled(alone.publish(['user:4']))).toBe(true);
+      await alone.stop();
+    });
   });
 });

@@ -39,18 +39,44 @@ export class LocalRevocationBus extends RevocationBus {
 /** How often a bus sends itself a probe; one that has not come back by the next beat means a broken link. */
 export const HEARTBEAT_MS = 2000;
 
+/**
+ * How long a publisher waits for the other instances to confirm an invalidation. One that has not by then is
+ * gone (its silence soon drops it from the peers) or lagging, and a lag that reaches a heartbeat drops its cache.
+ */
+export const CONFIRM_TIMEOUT_MS = HEARTBEAT_MS;
+
+/** A peer not heard from for this long (it probes every heartbeat) has stopped: no longer waited for. */
+export const PEER_SILENCE_MS = 3 * HEARTBEAT_MS;
+
 /** Keeps each message under PostgreSQL's 8000-byte NOTIFY payload limit; beyond it, everything is dropped. */
 const MAX_PAYLOAD_BYTES = 7900;
 
 interface Message {
+  /** The sending instance's connection name; messages of instances that predate it have none. */
+  from?: string;
   changed?: readonly string[];
+  /** Names an invalidation, for its confirmations. */
+  id?: string;
+  /** The id of an invalidation handled by the sender. */
+  confirms?: string;
   probe?: string;
+  /** The sender stopped: no longer wait for it. */
+  bye?: boolean;
+}
+
+interface Unconfirmed {
+  peers: Set<string>;
+  done(): void;
 }
 
 /**
  * A bus over a publish/subscribe transport. Memory is trusted only after a probe this instance sent has
  * come back through the subscription, and is dropped the moment the subscription reports trouble or a
  * probe fails to return within a heartbeat: silent breaks are caught too, within two heartbeats.
+ *
+ * Delivery is asynchronous, so a publisher waits until every peer it has heard from has confirmed that it
+ * handled the invalidation: the revoking response leaves only then, and the client's next request finds no
+ * instance still holding the old state, however slowly that instance's subscription is being served.
  */
 export abstract class MessageBus extends RevocationBus {
   /** Names this instance's subscription connection (Redis CLIENT SETNAME, PostgreSQL application_name). */
@@ -61,6 +87,10 @@ export abstract class MessageBus extends RevocationBus {
   private awaitedProbe?: string;
   private awaitedSince = 0;
   private probes = 0;
+  private published = 0;
+  /** Other instances on this bus, by when they were last heard from. */
+  private readonly peers = new Map<string, number>();
+  private readonly unconfirmed = new Map<string, Unconfirmed>();
   /** Whether the last probe came back; what the log tells of, once per change. */
   private live = false;
   private everLive = false;
@@ -92,15 +122,71 @@ export abstract class MessageBus extends RevocationBus {
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
     this.listener = undefined;
+    for (const waiting of this.unconfirmed.values()) waiting.done();
+    // Only a live link is worth a goodbye; the others would make peers wait a confirmation at most.
+    if (this.live) await this.send(this.encode({ bye: true })).catch(() => undefined);
     // A subscription closed on purpose is not a broken one: no warning at shutdown.
     this.live = false;
     await this.close();
   }
 
-  publish(keys: readonly string[]): Promise<void> {
-    let payload = JSON.stringify({ changed: keys } satisfies Message);
-    if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) payload = JSON.stringify({ changed: [EVERY_KEY] });
-    return this.send(payload);
+  /** How many other instances this one has heard from lately: those it waits for. */
+  get peerCount(): number {
+    return this.currentPeers().size;
+  }
+
+  /** Resolves once every current peer confirmed the invalidation, or after CONFIRM_TIMEOUT_MS. */
+  async publish(keys: readonly string[]): Promise<void> {
+    this.published += 1;
+    const id = `${this.connectionName}/${this.published}`;
+    let payload = this.encode({ changed: keys, id });
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) payload = this.encode({ changed: [EVERY_KEY], id });
+    const peers = this.currentPeers();
+    if (peers.size === 0) return this.send(payload);
+    const confirmed = this.confirmations(id, peers);
+    try {
+      await this.send(payload);
+    } catch (error) {
+      this.unconfirmed.get(id)?.done();
+      throw error;
+    }
+    await confirmed;
+  }
+
+  private confirmations(id: string, peers: Set<string>): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.logger.warn(
+          `revocation not confirmed within ${CONFIRM_TIMEOUT_MS} ms by ${[...peers].join(', ')}; answering anyway`,
+        );
+        done();
+      }, CONFIRM_TIMEOUT_MS);
+      timer.unref();
+      const done = (): void => {
+        clearTimeout(timer);
+        this.unconfirmed.delete(id);
+        resolve();
+      };
+      this.unconfirmed.set(id, { peers, done });
+    });
+  }
+
+  private currentPeers(): Set<string> {
+    const heardSince = Date.now() - PEER_SILENCE_MS;
+    for (const [peer, heardAt] of this.peers) if (heardAt < heardSince) this.peers.delete(peer);
+    return new Set(this.peers.keys());
+  }
+
+  private confirmedBy(peer: string, id?: string): void {
+    for (const [waitingId, waiting] of this.unconfirmed) {
+      if (id !== undefined && waitingId !== id) continue;
+      waiting.peers.delete(peer);
+      if (waiting.peers.size === 0) waiting.done();
+    }
+  }
+
+  private encode(message: Omit<Message, 'from'>): string {
+    return JSON.stringify({ from: this.connectionName, ...message } satisfies Message);
   }
 
   /** A new subscription is trusted once a probe sent after it comes back; earlier probes no longer count. */
@@ -122,8 +208,24 @@ export abstract class MessageBus extends RevocationBus {
     } catch {
       return;
     }
+    const from =
+      typeof message.from === 'string' && message.from !== this.connectionName ? message.from : undefined;
+    if (from !== undefined) {
+      if (message.bye === true) {
+        this.peers.delete(from);
+        this.confirmedBy(from);
+        return;
+      }
+      this.peers.set(from, Date.now());
+    }
     if (Array.isArray(message.changed)) {
-      this.listener?.changed(message.changed.filter((key) => typeof key === 'string'));
+      if (!this.listener) return;
+      this.listener.changed(message.changed.filter((key) => typeof key === 'string'));
+      if (from !== undefined && typeof message.id === 'string') {
+        this.send(this.encode({ confirms: message.id })).catch(() => undefined);
+      }
+    } else if (typeof message.confirms === 'string') {
+      if (from !== undefined) this.confirmedBy(from, message.confirms);
     } else if (message.probe !== undefined && message.probe === this.awaitedProbe) {
       this.awaitedProbe = undefined;
       if (!this.live && this.everLive) this.logger.log('revocation subscription restored');
@@ -154,7 +256,7 @@ export abstract class MessageBus extends RevocationBus {
     this.awaitedProbe = probe;
     this.awaitedSince = Date.now();
     try {
-      await this.sendProbe(JSON.stringify({ probe } satisfies Message));
+      await this.sendProbe(this.encode({ probe }));
     } catch (error) {
       if (this.awaitedProbe === probe) this.broken(`probe not sent: ${(error as Error).message}`);
     }
