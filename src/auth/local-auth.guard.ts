@@ -1,32 +1,34 @@
-import { ExecutionContext, Injectable, Type } from '@nestjs/common';
-import { AuthGuard } from '@nestjs/passport';
-import type { Request } from 'express';
+import { CanActivate, ExecutionContext, Injectable, Type } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import { AppError } from '../common/app-error';
+import { runStrategy } from '../common/run-strategy';
 import { createValidationPipe } from '../common/validation';
 import { LoginDto } from './dto/session.dto';
+import { LocalStrategy } from './local.strategy';
+import type { VerifiedLogin } from './login.service';
 
 const validation = createValidationPipe();
 
 /**
- * Runs the local strategy once the body has passed the route's login DTO (LoginDto or a subclass): guards
- * run before pipes, so the guard validates it here, every field at once, and passport-local only ever sees
- * well-formed strings.
+ * Runs this application's local strategy (runStrategy says why not AuthGuard('local')) once the body has
+ * passed the route's login DTO (LoginDto or a subclass): guards run before pipes, so the guard validates it
+ * here, every field at once, and passport-local only ever sees well-formed strings.
  */
 @Injectable()
-export class LocalAuthGuard extends AuthGuard('local') {
-  override async canActivate(context: ExecutionContext): Promise<boolean> {
-    const request = context.switchToHttp().getRequest<Request>();
+export class LocalAuthGuard implements CanActivate {
+  constructor(private readonly strategy: LocalStrategy) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const http = context.switchToHttp();
+    const request = http.getRequest<Request>();
     request.body = (await validation.transform(request.body, {
       type: 'body',
       metatype: loginDtoOf(context),
     })) as LoginDto;
-    return (await super.canActivate(context)) as boolean;
-  }
-
-  override handleRequest<TUser>(error: unknown, user: TUser | false): TUser {
-    if (error) throw error instanceof Error ? error : new AppError('INVALID_CREDENTIALS');
-    if (!user) throw new AppError('INVALID_CREDENTIALS');
-    return user;
+    const decision = await runStrategy<VerifiedLogin>(this.strategy, request, http.getResponse<Response>());
+    if (!decision.user) throw new AppError('INVALID_CREDENTIALS');
+    request.user = decision.user;
+    return true;
   }
 }
 

@@ -1,21 +1,14 @@
 import { applyDecorators, CanActivate, ExecutionContext, Injectable, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import passport from 'passport';
 import { SECURITY } from '../common/openapi';
+import { runStrategy } from '../common/run-strategy';
 import type { Principal } from '../common/principal';
 import { BearerChallenge, bearerError, JwtStrategy } from './jwt.strategy';
 
 /**
- * Runs this application's JwtStrategy, through `passport.authenticate` unless the strategy knows the token
- * already, and sets `request.principal`, or rejects with the contract's error and its `WWW-Authenticate`
- * challenge.
- *
- * Passport keeps one registry of strategies by name per process, and @nestjs/passport's AuthGuard('jwt')
- * looks the strategy up there: with two applications in one process (the multi-instance e2e specs), each
- * would check tokens with the keys and caches of whichever registered `jwt` last. Passport also takes a
- * strategy object instead of a name; a fresh object over this application's instance, as passport makes
- * itself for a named strategy, keeps each request's success and failure to that request.
+ * Runs this application's JwtStrategy (through passport unless the strategy knows the token already) and
+ * sets `request.principal`, or rejects with the contract's error and its `WWW-Authenticate` challenge.
  */
 export async function authenticateBearer(
   strategy: JwtStrategy,
@@ -29,22 +22,11 @@ export async function authenticateBearer(
   return principal;
 }
 
-function viaPassport(strategy: JwtStrategy, request: Request, response: Response): Promise<Principal> {
-  return new Promise<Principal>((resolve, reject) => {
-    const attempt = Object.create(strategy) as JwtStrategy;
-    const settle = (error: Error | null, principal: Principal | false | undefined, challenge: unknown) => {
-      if (error) return reject(error);
-      if (principal) return resolve(principal);
-      reject(bearerError(challenge instanceof BearerChallenge ? challenge.code : 'TOKEN_INVALID'));
-    };
-    const middleware = passport.authenticate(attempt, { session: false }, settle) as (
-      request: Request,
-      response: Response,
-      next: (error?: Error) => void,
-    ) => void;
-    // Passport calls next only for a strategy that neither succeeds nor fails; this one always does one.
-    middleware(request, response, (error) => reject(error ?? new Error('the jwt strategy decided nothing')));
-  });
+async function viaPassport(strategy: JwtStrategy, request: Request, response: Response): Promise<Principal> {
+  const decision = await runStrategy<Principal>(strategy, request, response);
+  if (decision.user) return decision.user;
+  const { challenge } = decision;
+  throw bearerError(challenge instanceof BearerChallenge ? challenge.code : 'TOKEN_INVALID');
 }
 
 /** For bearer-only routes: the caller must present a valid, unrevoked access token. */
