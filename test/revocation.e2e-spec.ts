@@ -5,7 +5,7 @@ import { MessageBus, RevocationBus } from '../src/revocation/revocation-bus';
 import { Revocations } from '../src/revocation/revocations';
 import { UsersService } from '../src/users/users.service';
 import { registerUser } from './support/factories';
-import { Caller, refresh, sessionLogin, signIn, tokenLogin } from './support/clients';
+import { Caller, refresh, sessionLogin, signIn, TokenCaller, tokenLogin } from './support/clients';
 import { createTestStorage, Env, RunningApp, startApp, TEST_SERVERS, TestStorage } from './support/test-app';
 
 const ADMIN = { id: '', email: 'cache.admin@example.com', password: 'admin-orbit-lantern-77' };
@@ -66,10 +66,11 @@ describe.each(topologies())('revocation cache: $name', (topology) => {
   let a: RunningApp;
   let b: RunningApp;
   let queriesOnA: string[];
+  let env: Env;
 
   beforeAll(async () => {
     storage = await createTestStorage();
-    const env: Env = {
+    env = {
       ...storage.env,
       ...(topology.redis ? {} : { REDIS_URL: undefined }),
       ADMIN_EMAIL: ADMIN.email,
@@ -301,7 +302,7 @@ describe.each(topologies())('revocation cache: $name', (topology) => {
 
     it('B answers a revocation only once A has handled it, however late A hears of it', async () => {
       const user = await registerUser(b.url);
-      const callers: Caller[] = [];
+      const callers: TokenCaller[] = [];
       for (let i = 0; i < 12; i += 1) callers.push(await tokenLogin(b.url, user));
       await warmOnA(...callers);
       const restore = delayInvalidationsOnA(400);
@@ -319,6 +320,22 @@ describe.each(topologies())('revocation cache: $name', (topology) => {
       } finally {
         restore();
       }
+    });
+
+    it('an instance that stops says goodbye: the others no longer wait for its confirmation', async () => {
+      const c = await startApp(env);
+      try {
+        await untilTrusted(c);
+        await untilPeers(b, 2);
+      } finally {
+        await c.close();
+      }
+      // The goodbye is on its way when close() returns; silence alone would take 6 s to drop C.
+      const bus = b.app.get<RevocationBus, MessageBus>(RevocationBus);
+      for (let i = 0; i < 50 && bus.peerCount > 1; i += 1) await sleep(20);
+      expect(bus.peerCount).toBe(1);
+      // Each instance logs in with its own strategy, not the one passport registered last (C's, now closed).
+      await tokenLogin(a.url, await registerUser(a.url));
     });
 
     it('a broken subscription drops the cache: nothing revoked passes meanwhile, and it recovers by itself', async () => {

@@ -276,6 +276,23 @@ describe('MessageBus', () => {
       await b.stop();
     });
 
+    it('an instance that leaves stops using memory and is not waited for, though it still publishes', async () => {
+      const { a, b, onA } = pair();
+      onA.events.splice(0);
+      await a.leave();
+      expect(onA.events).toEqual(['lost']);
+      expect(b.peerCount).toBe(0);
+      jest.advanceTimersByTime(2 * HEARTBEAT_MS);
+      expect(onA.events).toEqual(['lost']);
+      // Its requests still draining may revoke: the peers hear it, and do not take it for a member again.
+      const leavingPublishes = a.publish(['user:5']);
+      expect(await settled(leavingPublishes)).toBe(true);
+      expect(b.peerCount).toBe(0);
+      expect(await settled(b.publish(['user:6']))).toBe(true);
+      await a.stop();
+      await b.stop();
+    });
+
     it('a lone instance publishes without waiting', async () => {
       const hub = new Hub();
       const alone = hub.join();

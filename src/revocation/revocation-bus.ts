@@ -19,6 +19,11 @@ export interface RevocationListener {
 export abstract class RevocationBus {
   abstract start(listener: RevocationListener): void;
   abstract publish(keys: readonly string[]): Promise<void>;
+  /**
+   * A shutdown begins (requests in flight still finish): from now on memory is not used, so no other
+   * instance needs to wait for this one.
+   */
+  abstract leave(): Promise<void>;
   abstract stop(): Promise<void>;
 }
 
@@ -32,6 +37,8 @@ export class LocalRevocationBus extends RevocationBus {
   }
 
   async publish(): Promise<void> {}
+
+  async leave(): Promise<void> {}
 
   async stop(): Promise<void> {}
 }
@@ -47,6 +54,9 @@ export const CONFIRM_TIMEOUT_MS = HEARTBEAT_MS;
 
 /** A peer not heard from for this long (it probes every heartbeat) has stopped: no longer waited for. */
 export const PEER_SILENCE_MS = 3 * HEARTBEAT_MS;
+
+/** How long a stopping instance tries to say goodbye. */
+const GOODBYE_TIMEOUT_MS = 1000;
 
 /** Keeps each message under PostgreSQL's 8000-byte NOTIFY payload limit; beyond it, everything is dropped. */
 const MAX_PAYLOAD_BYTES = 7900;
@@ -94,6 +104,7 @@ export abstract class MessageBus extends RevocationBus {
   /** Whether the last probe came back; what the log tells of, once per change. */
   private live = false;
   private everLive = false;
+  private leaving = false;
 
   protected constructor(label: string) {
     super();
@@ -114,19 +125,33 @@ export abstract class MessageBus extends RevocationBus {
 
   start(listener: RevocationListener): void {
     this.listener = listener;
+    this.leaving = false;
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
     this.open();
   }
 
-  async stop(): Promise<void> {
+  async leave(): Promise<void> {
+    if (this.leaving) return;
+    this.leaving = true;
     clearInterval(this.heartbeat);
+    // Dropped on purpose, not broken: no warning. The drain reads the database, which is exact.
+    this.live = false;
+    this.awaitedProbe = undefined;
+    this.listener?.lost();
+    // A goodbye that cannot go out in time only costs the peers a confirmation timeout or two.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.send(this.encode({ bye: true })).catch(() => undefined),
+      new Promise((resolve) => (timer = setTimeout(resolve, GOODBYE_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  async stop(): Promise<void> {
+    await this.leave();
     this.listener = undefined;
     for (const waiting of this.unconfirmed.values()) waiting.done();
-    // Only a live link is worth a goodbye; the others would make peers wait a confirmation at most.
-    if (this.live) await this.send(this.encode({ bye: true })).catch(() => undefined);
-    // A subscription closed on purpose is not a broken one: no warning at shutdown.
-    this.live = false;
     await this.close();
   }
 
@@ -216,7 +241,8 @@ export abstract class MessageBus extends RevocationBus {
         this.confirmedBy(from);
         return;
       }
-      this.peers.set(from, Date.now());
+      // Only probes make a peer: an instance that left may still publish while its requests drain.
+      if (message.probe !== undefined) this.peers.set(from, Date.now());
     }
     if (Array.isArray(message.changed)) {
       if (!this.listener) return;
@@ -226,7 +252,7 @@ export abstract class MessageBus extends RevocationBus {
       }
     } else if (typeof message.confirms === 'string') {
       if (from !== undefined) this.confirmedBy(from, message.confirms);
-    } else if (message.probe !== undefined && message.probe === this.awaitedProbe) {
+    } else if (message.probe !== undefined && message.probe === this.awaitedProbe && !this.leaving) {
       this.awaitedProbe = undefined;
       if (!this.live && this.everLive) this.logger.log('revocation subscription restored');
       this.live = true;
@@ -250,7 +276,7 @@ export abstract class MessageBus extends RevocationBus {
   }
 
   private async probe(): Promise<void> {
-    if (!this.listener) return;
+    if (!this.listener || this.leaving) return;
     this.probes += 1;
     const probe = `${this.connectionName}:${this.probes}`;
     this.awaitedProbe = probe;

@@ -1,4 +1,10 @@
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Injectable,
+  Logger,
+  OnApplicationShutdown,
+  OnModuleInit,
+} from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type {
   DataSource,
@@ -25,7 +31,9 @@ type RunnerData = { [PENDING]?: Set<string> };
  * every write through `changed`, which makes every instance forget it once the write is committed.
  */
 @Injectable()
-export class Revocations implements EntitySubscriberInterface, OnModuleInit, OnApplicationShutdown {
+export class Revocations
+  implements EntitySubscriberInterface, OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown
+{
   private readonly logger = new Logger('Revocations');
   private readonly cache: RevocationCache;
   private readonly unpublished = new Set<string>();
@@ -46,6 +54,11 @@ export class Revocations implements EntitySubscriberInterface, OnModuleInit, OnA
       lost: () => this.cache.distrust(),
       resumed: () => this.cache.trust(),
     });
+  }
+
+  /** While the last requests drain, Redis and the database are still open to say goodbye. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.bus.leave();
   }
 
   async onApplicationShutdown(): Promise<void> {
