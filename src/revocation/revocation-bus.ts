@@ -202,11 +202,11 @@ export abstract class MessageBus extends RevocationBus {
     return new Set(this.peers.keys());
   }
 
+  /** `peer` handled the invalidation `id`, or (without one) will answer none of those awaited. */
   private confirmedBy(peer: string, id?: string): void {
-    for (const [waitingId, waiting] of this.unconfirmed) {
-      if (id !== undefined && waitingId !== id) continue;
-      waiting.peers.delete(peer);
-      if (waiting.peers.size === 0) waiting.done();
+    const waiting = id === undefined ? [...this.unconfirmed.values()] : [this.unconfirmed.get(id)];
+    for (const entry of waiting) {
+      if (entry?.peers.delete(peer) && entry.peers.size === 0) entry.done();
     }
   }
 
